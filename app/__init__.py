@@ -1,0 +1,1 @@
+"""TrackAssist application: Qt-free core (``app.core``), CLI (``app.cli``) and GUI (``app.gui``)."""

@@ -1,0 +1,57 @@
+"""One registry of trackers: name -> "module:Class", imported lazily.
+
+Lazy import keeps ``trackassist --help`` fast and means a tracker whose
+optional dependency is missing only fails when someone asks for it.  New
+trackers add one :func:`register` call in ``trackers/__init__.py``; nothing
+else in the code base names trackers (no ``elif`` chains).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .base import Tracker, TrackerError, TrackerInfo
+
+_REGISTRY: dict[str, TrackerInfo] = {}
+
+
+def register(name: str, target: str, description: str = "", *, produces_masks: bool = False,
+             needs_weights: bool = False, **defaults: Any) -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"tracker {name!r} is registered twice")
+    _REGISTRY[name] = TrackerInfo(name, target, description, produces_masks, needs_weights, defaults)
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def info(name: str) -> TrackerInfo:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise TrackerError(f"unknown tracker {name!r}; available: {', '.join(available())}") from None
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise TrackerError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return device
+
+
+def create(name: str, device: str = "auto", **params: Any) -> Tracker:
+    entry = info(name)
+    module_name, _, class_name = entry.target.partition(":")
+    module = importlib.import_module(module_name)
+    cls = getattr(module, class_name)
+    merged = {**entry.defaults, **params}
+    tracker = cls(device=resolve_device(device), **merged)
+    tracker.name = name
+    return tracker
