@@ -179,6 +179,7 @@ class CaptureVideoSource(VideoSource):
         self.height, self.width = first.shape[:2]
         self._remember(0, first, is_bgr=True)
         self.num_frames = self._probe_frame_count()
+        self._next = -1  # the probe's position says nothing about where reading will start
 
     def _open_capture(self) -> None:
         cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
