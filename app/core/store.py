@@ -52,7 +52,7 @@ class ProjectStore:
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
-        self._local = threading.local()
+        self._groups: dict[int, UndoGroup] = {}   # open group per thread id
         self._undo: list[UndoGroup] = []
         self._redo: list[UndoGroup] = []
         self._listeners: list[Callable[[int, list[int]], None]] = []
@@ -137,7 +137,7 @@ class ProjectStore:
             self._notify(changes)
 
     def _log_changes(self, changes: list) -> None:
-        group = getattr(self._local, "group", None)
+        group = self._groups.get(threading.get_ident())
         if group is None:
             group = UndoGroup(self._describe(changes))
             for key, before, after in changes:
@@ -182,17 +182,21 @@ class ProjectStore:
     @contextmanager
     def group(self, label: str) -> Iterator[None]:
         """Writes inside are one undo step (nested groups merge into the outer one)."""
-        group = getattr(self._local, "group", None)
-        if group is None:
-            group = self._local.group = UndoGroup(label)
-        group.depth += 1
+        # Keyed by the thread id taken here: a generator holding a group may be
+        # finalised by another thread, which must close this thread's group.
+        owner = threading.get_ident()
+        with self._lock:
+            group = self._groups.get(owner)
+            if group is None:
+                group = self._groups[owner] = UndoGroup(label)
+            group.depth += 1
         try:
             yield
         finally:
-            group.depth -= 1
-            if group.depth == 0:
-                self._local.group = None
-                with self._lock:
+            with self._lock:
+                group.depth -= 1
+                if group.depth == 0:
+                    self._groups.pop(owner, None)
                     self._push_undo(group)
 
     def _check_open(self) -> None:
