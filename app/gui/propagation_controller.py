@@ -332,6 +332,10 @@ class PropagationController(QObject):
         worker = run.worker
         cancelled = worker.cancel_token.cancelled
         run.thread.deleteLater()
+        if worker.error is not None and job is not None:
+            # A tracker that failed may be in any state: the next run starts with a fresh one.
+            with self._trackers_lock:
+                self._drop_tracker(job.track_id)
         if self._queue and worker.error is None and (self._restarting or not cancelled):
             self._restarting = False
             nxt = self._queue.pop(0)
