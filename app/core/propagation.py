@@ -146,9 +146,13 @@ def propagate(video, store, request: PropagationRequest, cancel: CancelToken | N
     if first is None or first.absent or (first.box is None and not first.mask_rle):
         raise PropagationError(f"object {request.track_id} has no box or mask on frame {request.start} "
                                "to start from")
+    return _run(video, store, request, first, planned_frames(video, store, request), cancel, tracker)
+
+
+def planned_frames(video, store, request: PropagationRequest) -> range:
+    """The frames a run of ``request`` will visit (fewer if cancelled or stopped by an error)."""
     end = _end_frame(video, store, request)
-    frames = range(request.start + request.direction, end + request.direction, request.direction)
-    return _run(video, store, request, first, frames, cancel, tracker)
+    return range(request.start + request.direction, end + request.direction, request.direction)
 
 
 def _make_tracker(request: PropagationRequest) -> Tracker:
