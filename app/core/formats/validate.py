@@ -58,10 +58,29 @@ def load_json(path: str) -> Any:
         return json.loads(text, parse_constant=reject_constant)
     except json.JSONDecodeError as exc:
         raise FormatError(path, f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from None
-    except ValueError as exc:  # the NaN/Infinity rejection above
-        raise FormatError(path, "", f"invalid JSON: {exc}") from None
+    except ValueError as exc:  # the NaN/Infinity rejection above (or an integer too long to convert)
+        raise FormatError(path, _bare_constant_where(text), f"invalid JSON: {exc}") from None
     except RecursionError:
         raise FormatError(path, "", "invalid JSON: nested too deeply") from None
+
+
+def _bare_constant_where(text: str) -> str:
+    """``line L column C`` of the first NaN/Infinity outside a string (json gives no position for them)."""
+    in_string = escaped = False
+    for pos, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif text.startswith(("NaN", "Infinity"), pos):
+            line = text.count("\n", 0, pos) + 1
+            return f"line {line} column {pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"
+    return ""
 
 
 class Checker:
