@@ -11,7 +11,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    if importlib.util.find_spec("app.gui.main_window") is None:
+    if importlib.util.find_spec("app.gui.application") is None:
         raise TrackAssistError("the desktop application is not built yet; use 'trackassist track' meanwhile")
     from app.gui.application import run_app
 
