@@ -286,7 +286,7 @@ class PropagationController(QObject):
     def _job_factory(self, job: Job):
         store = self.state.store
         name, device = self.tracker_for(job.track_id)
-        on_error = self.on_error
+        request = self._request(job) if job.kind == "propagate" else None
 
         def make(video, cancel):
             from app.core import propagation as core
@@ -295,28 +295,29 @@ class PropagationController(QObject):
                 return core.propagate_between(video, store, job.track_id, job.first, job.last,
                                               tracker=name, device=device, cancel=cancel)
             tracker = ReusedTracker(self._tracker_instance(job.track_id, name, device))
-            request = core.PropagationRequest(
-                track_id=job.track_id, start=job.start, direction=job.direction,
-                stop=job.stop if job.mode == "range" else None, until_keyframe=job.mode == "to_keyframe",
-                tracker=name, device=device, on_error=on_error)
             return core.propagate(video, store, request, cancel=cancel, tracker=tracker)
 
         return make
 
     def _estimate_total(self, job: Job) -> int:
-        n = len(self.state.video)
+        """Frames the run will report (the core plans them; a failing plan fails in the worker)."""
+        from app.core import propagation as core
+
         if job.kind == "between":
-            return max(1, job.last - job.first - 1)
-        end = n - 1 if job.direction > 0 else 0
-        if job.mode == "range" and job.stop is not None:
-            end = max(0, min(n - 1, job.stop))
-        elif job.mode == "to_keyframe":
-            keys = self.state.store.keyframes(job.track_id)
-            ahead = [k for k in keys if (k - job.start) * job.direction > 0]
-            if ahead:
-                nearest = min(ahead, key=lambda k: abs(k - job.start))
-                end = nearest - job.direction
-        return max(1, abs(end - job.start))
+            return max(1, 2 * (job.last - job.first - 1))     # a forward pass, then the fused backward pass
+        try:
+            return max(1, len(core.planned_frames(self.state.video, self.state.store, self._request(job))))
+        except Exception:
+            return 1
+
+    def _request(self, job: Job):
+        from app.core import propagation as core
+
+        name, device = self.tracker_for(job.track_id)
+        return core.PropagationRequest(
+            track_id=job.track_id, start=job.start, direction=job.direction,
+            stop=job.stop if job.mode == "range" else None, until_keyframe=job.mode == "to_keyframe",
+            tracker=name, device=device, on_error=self.on_error)
 
     # -- run events ------------------------------------------------------------------------
     def _on_failed(self, message: str) -> None:

@@ -103,7 +103,7 @@ class PropagationWorker(QObject):
                     self._emit_progress(now - t0)
                     last_progress = now
                 if fr.error is not None and self.on_error == "stop":
-                    self.error = f"frame {fr.index}: {fr.error}"
+                    self.error = fr.error if fr.error.startswith("frame") else f"frame {fr.index}: {fr.error}"
                     break
                 # Stop within one frame of a cancel, whatever the generator does.
                 if self.cancel_token.cancelled:
