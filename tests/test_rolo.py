@@ -1,0 +1,111 @@
+"""ROLO: LSTM shapes/state, heatmap<->box, §II-B assignment, shipped weights, occlusion carry."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trackers.data.synthetic import SyntheticClip
+from trackers.rolo.assignment import DetectionAssigner
+from trackers.rolo.geometry import box_to_heatmap, heatmap_to_box
+from trackers.rolo.kalman import ConstantVelocityKalman
+from trackers.rolo.lstm import RoloLSTM, location_input, paint_heatmaps
+from trackers.rolo.weights import default_path, load_weights
+
+torch.set_num_threads(1)
+
+
+# --- LSTM ------------------------------------------------------------------
+@pytest.mark.parametrize("variant,out_dim", [("coords", 4), ("heatmap", 1024)])
+def test_lstm_shapes_and_state_carry(variant, out_dim):
+    torch.manual_seed(0)
+    model = RoloLSTM(variant, feature_dim=256, hidden=32).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.5)  # the coordinate head starts at zero (output = prev)
+    batch, steps = 3, 6
+    feats = torch.randn(batch, steps, 256)
+    det = torch.rand(batch, steps, 4) * 0.5 + 0.25
+    prev = torch.rand(batch, steps, 4) * 0.5 + 0.25
+    has = torch.tensor([[1, 1, 0, 0, 1, 0]] * batch, dtype=torch.float32)
+    loc = location_input(variant, det, has, torch.full((batch, steps), 0.9), prev)
+    with torch.no_grad():
+        out = model(feats, loc, prev)
+        assert out.shape == (batch, steps, out_dim)
+        # stepping with a carried state gives exactly the window's outputs
+        state = model.zero_state(batch)
+        for t in range(steps):
+            step_out, state = model.step(feats[:, t], loc[:, t], prev[:, t], state)
+            torch.testing.assert_close(step_out, out[:, t])
+        # the state really carries information: a different history changes the last output
+        other = model(feats.flip(1), loc, prev)
+        assert not torch.allclose(other[:, -1], out[:, -1])
+
+
+def test_location_input_hides_missing_detection():
+    det = torch.tensor([0.2, 0.3, 0.1, 0.1])
+    prev = torch.tensor([0.7, 0.6, 0.2, 0.2])
+    with_det = location_input("coords", det, torch.tensor(1.0), torch.tensor(0.8), prev)
+    without = location_input("coords", det, torch.tensor(0.0), torch.tensor(0.8), prev)
+    assert with_det[-2] == 1 and without[-2] == 0 and without[-1] == 0
+    assert torch.all(without[4:8] == 0) and not torch.all(with_det[4:8] == 0)
+    # heatmap variant paints the previous output when the detector missed
+    heat = location_input("heatmap", det, torch.tensor(0.0), torch.tensor(0.0), prev)[:1024].reshape(32, 32)
+    assert heat[int(0.6 * 32), int(0.7 * 32)] == 1 and heat[int(0.3 * 32), int(0.2 * 32)] == 0
+
+
+# --- heatmap <-> box ---------------------------------------------------------
+@pytest.mark.parametrize("box", [(0.3, 0.4, 0.2, 0.1), (0.5, 0.5, 0.07, 0.5), (0.88, 0.12, 0.15, 0.2),
+                                 (0.41, 0.63, 0.33, 0.27)])
+def test_heatmap_box_round_trip(box):
+    heat = box_to_heatmap(box)
+    assert heat.shape == (32, 32) and heat.max() == pytest.approx(1.0)
+    back, conf = heatmap_to_box(heat)
+    np.testing.assert_allclose(back, box, atol=0.1 / 32)  # a tenth of a cell
+    assert conf == pytest.approx(1.0)
+    # the torch painter used in training paints the same map
+    np.testing.assert_allclose(paint_heatmaps(torch.tensor(box, dtype=torch.float64)).numpy().reshape(32, 32),
+                               heat, atol=1e-6)
+
+
+def test_heatmap_to_box_ignores_noise_and_reports_it():
+    rng = np.random.default_rng(0)
+    clean = box_to_heatmap((0.5, 0.5, 0.25, 0.25))
+    noisy = np.clip(clean + rng.uniform(0, 0.15, clean.shape), 0, 1)
+    box, conf = heatmap_to_box(noisy)
+    np.testing.assert_allclose(box[:2], (0.5, 0.5), atol=0.02)
+    np.testing.assert_allclose(box[2:], (0.25, 0.25), atol=0.08)
+    assert conf < heatmap_to_box(clean)[1]
+
+
+# --- §II-B assignment ----------------------------------------------------------
+def test_first_frame_uses_given_box_and_rejects_below_iou_min():
+    a = DetectionAssigner(iou_min=0.3, history=3)
+    a.reset((100, 100, 40, 40))
+    dets = np.array([[300, 300, 40, 40], [104, 102, 40, 40], [160, 100, 40, 40]], float)
+    index, overlap = a.assign(dets)
+    assert index == 1 and overlap > 0.7
+    index, overlap = a.assign(np.array([[150, 100, 40, 40]], float))  # IoU with history mean < 0.3
+    assert index is None and overlap < 0.3
+
+
+def test_assignment_compares_with_mean_of_validated_history():
+    a = DetectionAssigner(iou_min=0.3, history=3)
+    a.reset((0, 0, 40, 40))
+    for x in (10, 20, 30):  # three validated detections moving right
+        assert a.assign(np.array([[x, 0, 40, 40]], float))[0] == 0
+    np.testing.assert_allclose(a.reference(), (20, 0, 40, 40))  # mean of the last 3
+    # a candidate at x=45 overlaps the mean (x=20) by IoU 15/65 < 0.3 -> rejected, although it
+    # overlaps the last detection (x=30) well: the reference really is the mean
+    assert a.assign(np.array([[45, 0, 40, 40]], float))[0] is None
+    index, _ = a.assign(np.array([[90, 0, 40, 40], [25, 2, 40, 40]], float))
+    assert index == 1
+    with pytest.raises(ValueError):
+        DetectionAssigner(iou_min=1.5)
+
+
+def test_kalman_coasts_on_velocity():
+    kf = ConstantVelocityKalman((0, 0, 20, 20))
+    for t in range(1, 8):
+        kf.predict()
+        kf.update((5 * t, 0, 20, 20))
+    coasted = [kf.predict()[0] for _ in range(3)]
+    assert coasted[0] > 35 and coasted[2] > coasted[1] > coasted[0]  # keeps moving right

@@ -1,0 +1,1 @@
+"""ROLO: detection features + LSTM (see trackers/rolo/tracker.py)."""

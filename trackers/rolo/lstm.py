@@ -1,0 +1,132 @@
+"""ROLO's tracking module: an LSTM over (frame feature vector, detection location).
+
+Paper §III-B/C: at every time step the LSTM gets the frame's visual feature
+vector ``X_t`` concatenated with the detection ``B_t``; it runs over the last
+``step`` frames (the *step size*, 6 by default, Fig. 6) and its last output is
+the tracked location.  Two variants:
+
+``coords``   output ``(cx, cy, w, h)`` in ``[0, 1]`` of the frame, MSE (Eq. 4).
+``heatmap``  input and output a 32x32 heatmap of the whole frame (1024-vector,
+             the box painted as 1s), MSE (Eq. 5).
+
+Two changes from the paper, both so the LSTM can carry a track through an
+occlusion longer than its window and learn from a few thousand frames:
+
+* the location input also carries the tracker's *previous output* (when the
+  detector misses, the heatmap input is the previous output painted, and a
+  ``has_detection`` flag says so) -- otherwise after ``step`` frames without a
+  detection the window would hold no location at all;
+* outputs are residual: coordinates are ``previous + delta``, the heatmap's
+  logits add a learned multiple of the input heatmap.  The network still
+  regresses the location; it just does not have to relearn the identity.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .geometry import HEATMAP_SIZE
+
+VARIANTS = ("coords", "heatmap")
+# offsets between boxes are a few hundredths of the frame; scale them to O(1)
+OFFSET_SCALE = 10.0
+
+
+def location_dim(variant: str, heatmap_size: int = HEATMAP_SIZE) -> int:
+    if variant == "coords":
+        return 4 + 4 + 2          # previous box, detection - previous, flag, confidence
+    if variant == "heatmap":
+        return heatmap_size ** 2 + 2  # painted detection (or previous output), flag, confidence
+    raise ValueError(f"unknown ROLO variant {variant!r}; use one of {VARIANTS}")
+
+
+def paint_heatmaps(nboxes: torch.Tensor, size: int = HEATMAP_SIZE) -> torch.Tensor:
+    """Batched :func:`geometry.box_to_heatmap`: ``(..., 4)`` -> ``(..., size*size)``."""
+    edges = torch.arange(size + 1, dtype=nboxes.dtype, device=nboxes.device)
+
+    def cover(lo, hi):
+        return (torch.minimum(edges[1:], hi[..., None]) - torch.maximum(edges[:-1], lo[..., None])).clamp(0, 1)
+
+    cx, cy, w, h = nboxes.unbind(-1)
+    cov_x = cover((cx - w / 2) * size, (cx + w / 2) * size)
+    cov_y = cover((cy - h / 2) * size, (cy + h / 2) * size)
+    return (cov_y[..., :, None] * cov_x[..., None, :]).flatten(-2)
+
+
+def location_input(variant: str, det: torch.Tensor, has_det: torch.Tensor, det_conf: torch.Tensor,
+                   prev: torch.Tensor, heatmap_size: int = HEATMAP_SIZE) -> torch.Tensor:
+    """The location half of the LSTM input, for training and tracking alike.
+
+    ``det``, ``prev``: ``(..., 4)`` normalised boxes (``det`` is ignored where
+    ``has_det`` is 0); ``has_det``, ``det_conf``: ``(...)``.
+    """
+    flag = has_det.to(det.dtype)
+    conf = det_conf.to(det.dtype) * flag
+    if variant == "coords":
+        offset = (det - prev) * flag[..., None] * OFFSET_SCALE
+        return torch.cat([prev, offset, flag[..., None], conf[..., None]], -1)
+    if variant == "heatmap":
+        painted = torch.where(flag[..., None] > 0, det, prev)
+        return torch.cat([paint_heatmaps(painted, heatmap_size), flag[..., None], conf[..., None]], -1)
+    raise ValueError(f"unknown ROLO variant {variant!r}; use one of {VARIANTS}")
+
+
+class RoloLSTM(nn.Module):
+    """``forward(features (B,T,F), locations (B,T,L), prev (B,T,4))`` -> outputs ``(B,T,4|S*S)``.
+
+    Each call starts from a zero state (the paper's window of ``step``
+    frames); :meth:`step` exposes the per-frame recurrence for callers that
+    carry the state themselves.
+    """
+
+    def __init__(self, variant: str = "coords", feature_dim: int = 256, hidden: int = 128,
+                 feature_embed: int = 64, heatmap_size: int = HEATMAP_SIZE) -> None:
+        super().__init__()
+        self.variant, self.feature_dim, self.hidden = variant, feature_dim, hidden
+        self.feature_embed, self.heatmap_size = feature_embed, heatmap_size
+        loc = location_dim(variant, heatmap_size)
+        # the paper feeds 4096 raw features; a learned reduction keeps the LSTM small
+        self.embed = nn.Sequential(nn.Linear(feature_dim, feature_embed), nn.ReLU())
+        self.cell = nn.LSTMCell(feature_embed + loc, hidden)
+        if variant == "coords":
+            self.head = nn.Linear(hidden, 4)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+        else:
+            self.head = nn.Linear(hidden, heatmap_size ** 2)
+            nn.init.normal_(self.head.weight, std=1e-3)
+            nn.init.constant_(self.head.bias, 0.0)
+            # logit gain on the input heatmap (residual path)
+            self.skip_gain = nn.Parameter(torch.tensor(4.0))
+
+    def config(self) -> dict:
+        return {"variant": self.variant, "feature_dim": self.feature_dim, "hidden": self.hidden,
+                "feature_embed": self.feature_embed, "heatmap_size": self.heatmap_size}
+
+    def zero_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.zeros(batch, self.hidden, device=device)
+        return z, z.clone()
+
+    def step(self, features: torch.Tensor, location: torch.Tensor, prev: torch.Tensor,
+             state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One time step: ``(B,F)``, ``(B,L)``, ``(B,4)`` -> output, new state."""
+        x = torch.cat([self.embed(features), location], -1)
+        h, c = self.cell(x, state)
+        return self._output(h, location, prev), (h, c)
+
+    def _output(self, h: torch.Tensor, location: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        if self.variant == "coords":
+            out = prev + self.head(h) / OFFSET_SCALE
+            # centre anywhere in the frame (and a little outside), size positive
+            return torch.cat([out[..., :2].clamp(-0.25, 1.25), out[..., 2:].clamp(1e-3, 1.5)], -1)
+        heat_in = location[..., : self.heatmap_size ** 2]
+        return torch.sigmoid(self.head(h) + self.skip_gain * (2.0 * heat_in - 1.0))
+
+    def forward(self, features: torch.Tensor, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        batch, steps = features.shape[:2]
+        state = self.zero_state(batch, features.device)
+        outs = []
+        for t in range(steps):
+            out, state = self.step(features[:, t], locations[:, t], prev[:, t], state)
+            outs.append(out)
+        return torch.stack(outs, 1)

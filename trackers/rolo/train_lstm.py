@@ -1,0 +1,183 @@
+"""Training the LSTM (stage 2 of ``python -m trackers.rolo.train``) and its closed-loop validation.
+
+Data: the trained detector is run once over every cached sequence (template
+from the first frame, and for long sequences from a few later frames too),
+and one candidate per frame is assigned to the target as in §II-B, with the
+true box of the previous frame as the reference (a good tracker's history).
+
+Windows of ``step`` frames are then drawn with augmentation so the LSTM
+learns to use -- and to do without -- the detector:
+
+* box noise on the assigned detection;
+* dropouts: single missed frames and bursts of misses up to the whole window
+  (the detector fails under occlusion, the LSTM must carry the track);
+* now and then a wrong detection (the second candidate: a distractor);
+* the "previous output" input is the previous true box plus noise that
+  grows with the number of consecutive misses (the tracker drifts).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .core import RoloCore
+from .detector import TemplateDetector
+from .geometry import cxcywh_to_xywh, iou_matrix
+from .lstm import RoloLSTM, location_input, paint_heatmaps
+from .train_detector import run_detector
+
+
+@dataclass
+class Segment:
+    vectors: torch.Tensor   # (N, 256)
+    gt: np.ndarray          # (N, 4) normalised, nan = absent
+    det: np.ndarray         # (N, 4) assigned detection, nan = none
+    conf: np.ndarray        # (N,)
+    alt: np.ndarray         # (N, 4) best unassigned candidate (a distractor), nan = none
+
+
+def _carry_forward(gt: np.ndarray) -> np.ndarray:
+    out = gt.copy()
+    for i in range(1, len(out)):
+        if not np.all(np.isfinite(out[i])):
+            out[i] = out[i - 1]
+    return out
+
+
+def prepare_segments(detector: TemplateDetector, data: dict, iou_min: float = 0.3,
+                     starts_every: int = 300) -> list[Segment]:
+    gt_all = data["boxes"].numpy().astype(np.float64)
+    segments = []
+    valid = np.nonzero(np.isfinite(gt_all).all(1))[0]
+    for start in [s for s in range(0, len(gt_all), starts_every) if s in set(valid)] or [int(valid[0])]:
+        sub = {"feats": data["feats"][start:], "boxes": data["boxes"][start:]}
+        boxes, scores, vectors = run_detector(detector, sub)
+        gt = gt_all[start:]
+        reference = _carry_forward(gt)
+        n = len(gt)
+        det, alt = np.full((n, 4), np.nan), np.full((n, 4), np.nan)
+        conf = np.zeros(n)
+        for t in range(n):
+            if len(boxes[t]) == 0:
+                continue
+            ref = reference[max(t - 1, 0)]
+            ious = iou_matrix(cxcywh_to_xywh(ref[None]), cxcywh_to_xywh(boxes[t]))[0]
+            best = int(np.argmax(ious))
+            if ious[best] >= iou_min:
+                det[t], conf[t] = boxes[t][best], scores[t][best]
+            others = [k for k in range(len(boxes[t])) if k != best or ious[best] < iou_min]
+            if others:
+                alt[t] = boxes[t][others[0]]
+        segments.append(Segment(vectors, gt, det, conf, alt))
+    return segments
+
+
+def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int, step: int, variant: str):
+    feats, locs, prevs, targets, masks = [], [], [], [], []
+    weights = np.array([math.sqrt(len(s.gt)) for s in segments])
+    for _ in range(batch):
+        seg = segments[rng.choice(len(segments), p=weights / weights.sum())]
+        n = len(seg.gt)
+        s = int(rng.integers(1, max(2, n - step + 1)))
+        idx = np.arange(s, min(s + step, n))
+        gt = seg.gt[idx]
+        known = _carry_forward(seg.gt[: s + len(idx)])[s - 1: s - 1 + len(idx)]  # previous true box
+        det, conf, has = seg.det[idx].copy(), seg.conf[idx].copy(), np.isfinite(seg.det[idx]).all(1)
+        # --- augmentation ---
+        drop = rng.random(len(idx)) < 0.1
+        if rng.random() < 0.35:
+            a = int(rng.integers(0, len(idx)))
+            drop[a: a + int(rng.integers(2, step + 1))] = True
+        wrong = (rng.random(len(idx)) < 0.03) & np.isfinite(seg.alt[idx]).all(1)
+        det[wrong], conf[wrong], has = seg.alt[idx][wrong], conf[wrong] * 0.8, has | wrong
+        has &= ~drop
+        sz = np.where(has[:, None], det[:, 2:], 0.1)
+        det[:, :2] += rng.normal(0, 0.04, (len(idx), 2)) * sz
+        det[:, 2:] *= np.exp(rng.normal(0, 0.06, (len(idx), 2)))
+        misses = np.zeros(len(idx))
+        run = int(rng.integers(0, 4)) if rng.random() < 0.2 else 0  # the window may start inside a gap
+        for t in range(len(idx)):
+            misses[t] = run
+            run = 0 if has[t] else run + 1
+        noise = 0.03 * (1 + 0.5 * misses)[:, None]
+        prev = known.copy()
+        prev[:, :2] += rng.normal(0, 1, (len(idx), 2)) * noise * known[:, 2:]
+        prev[:, 2:] *= np.exp(rng.normal(0, 1, (len(idx), 2)) * noise)
+        det = np.where(has[:, None], det, 0.0)
+        feats.append(seg.vectors[idx])
+        prevs.append(torch.from_numpy(prev).float())
+        locs.append((torch.from_numpy(det).float(), torch.from_numpy(has.astype(np.float32)),
+                     torch.from_numpy(conf.astype(np.float32))))
+        targets.append(torch.from_numpy(np.nan_to_num(gt)).float())
+        masks.append(torch.from_numpy(np.isfinite(gt).all(1)))
+    # windows near a sequence end are shorter: pad by repeating (masked out of the loss)
+    length = step
+    pad = [length - len(f) for f in feats]
+
+    def stack(xs):
+        return torch.stack([torch.cat([x, x[-1:].expand(p, *x.shape[1:])]) if p else x for x, p in zip(xs, pad)])
+
+    f, p, tgt = stack(feats), stack(prevs), stack(targets)
+    m = torch.stack([torch.cat([x, torch.zeros(pp, dtype=torch.bool)]) for x, pp in zip(masks, pad)])
+    det, has, conf = (stack([loc[k] for loc in locs]) for k in range(3))
+    loc = location_input(variant, det, has, conf, p)
+    return f, loc, p, tgt, m
+
+
+def lstm_loss(model: RoloLSTM, out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 4 (coordinates) or Eq. 5 (heatmap) MSE; the window's last step counts double."""
+    if model.variant == "heatmap":
+        target = paint_heatmaps(target, model.heatmap_size)
+    err = ((out - target) ** 2).sum(-1)
+    weight = mask.float()
+    weight[:, -1] *= 2.0
+    return (err * weight).sum() / weight.sum().clamp(min=1)
+
+
+def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, seed: int, batch: int = 32,
+               lr: float = 3e-3, log=print) -> RoloLSTM:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = RoloLSTM(variant, feature_dim=segments[0].vectors.shape[1],
+                     hidden=128 if variant == "coords" else 256)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    start, running = time.perf_counter(), 0.0
+    for it in range(steps):
+        f, loc, prev, tgt, mask = sample_windows(segments, rng, batch, step, variant)
+        loss = lstm_loss(model, model(f, loc, prev), tgt, mask)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        running = 0.98 * running + 0.02 * loss.item() if it else loss.item()
+        if it % 250 == 0 or it == steps - 1:
+            log(f"lstm[{variant}, step {step}] iter {it}/{steps} loss {running:.5f} "
+                f"({time.perf_counter() - start:.0f}s)")
+    return model.eval()
+
+
+def closed_loop(core: RoloCore, data: dict) -> np.ndarray:
+    """Track a cached sequence from its first box with the real per-frame loop; IoU per frame (nan = absent)."""
+    gt = data["boxes"].numpy().astype(np.float64)
+    core.start(data["feats"][:1], gt[0])
+    ious = np.full(len(gt), np.nan)
+    for t in range(1, len(gt)):
+        result = core.update(data["feats"][t:t + 1])
+        if np.all(np.isfinite(gt[t])):
+            ious[t] = iou_matrix(cxcywh_to_xywh(gt[t][None]), cxcywh_to_xywh(result.nbox[None]))[0, 0]
+    return ious
+
+
+def summarize(ious_by_seq: dict[str, np.ndarray]) -> dict:
+    """AO (mean IoU over present frames) and success AUC over all frames pooled, plus per sequence AO."""
+    pooled = np.concatenate([v[1:][np.isfinite(v[1:])] for v in ious_by_seq.values()])
+    thresholds = np.linspace(0, 1, 21)
+    auc = float(np.mean([(pooled > t).mean() for t in thresholds]))
+    return {"AO": float(pooled.mean()), "AUC": auc, "SR50": float((pooled >= 0.5).mean()),
+            "per_sequence_AO": {k: round(float(np.nanmean(v[1:])), 3) for k, v in ious_by_seq.items()}}
