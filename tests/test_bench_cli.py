@@ -1,0 +1,123 @@
+"""`trackassist bench` end to end on a tiny synthetic GOT-10k folder (never the shared data)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from app.cli.main import main
+from trackers.base import Tracker, TrackResult
+from trackers.data.synthetic import SyntheticClip
+from trackers.eval import run_benchmark
+from trackers.eval.dataset import read_boxes
+
+FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("got10k"))
+    SyntheticClip(width=160, height=120, num_frames=FRAMES, seed=1, target_size=(30, 24), speed=2.0) \
+        .write_got10k(root, "walk", masks=True)
+    SyntheticClip(width=160, height=120, num_frames=FRAMES, seed=2, target_size=(30, 24), speed=2.0,
+                  exit_frames=(5, 8)).write_got10k(root, "exit")
+    return root
+
+
+def bench(dataset, out, *extra):
+    return main(["bench", dataset, "--tracker", "interpolation", "--reference", "kcf", "--out", out, *extra])
+
+
+def test_bench_writes_toolkit_layout_summary_and_resumes(dataset, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert bench(dataset, out) == 0
+    for tracker in ("interpolation", "kcf"):             # the reference is added to the run
+        for seq in ("walk", "exit"):
+            boxes = read_boxes(os.path.join(out, tracker, seq, f"{seq}_001.txt"))
+            assert len(boxes) == FRAMES
+            gt_first = read_boxes(os.path.join(dataset, seq, "groundtruth.txt"))[0]
+            assert np.allclose(boxes[0], gt_first, atol=5e-4)     # line 1 = the init box
+            times = open(os.path.join(out, tracker, seq, f"{seq}_time.txt")).read().split()
+            assert len(times) == FRAMES and all(float(t) >= 0 for t in times)
+    first_line = open(os.path.join(out, "kcf", "walk", "walk_001.txt")).readline().strip()
+    assert len(first_line.split(",")) == 4 and all(len(v.split(".")[1]) == 3 for v in first_line.split(","))
+
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert {"command", "date", "machine", "trackers", "interpolation_keyframes", "sequences"} <= set(summary)
+    assert summary["command"].startswith("trackassist bench ")
+    assert {"cpu", "cores", "ram_gb"} <= set(summary["machine"])
+    assert summary["sequences"] == ["walk", "exit"]
+    for name in ("kcf", "interpolation"):
+        t = summary["trackers"][name]
+        assert 0.0 <= t["got10k"]["ao"] <= 1.0 and 0.0 <= t["got10k"]["sr50"] <= 1.0
+        # 2 sequences x 11 tracked frames, minus the 3 absent ones
+        assert t["got10k"]["frames"] == 2 * (FRAMES - 1) - 3
+        assert 0.0 <= t["otb"]["auc"] <= 1.0 and 0.0 <= t["otb"]["precision"] <= 1.0
+        assert t["speed"]["track_fps"] > 0 and t["speed"]["peak_rss_mb"] > 0
+        for tau in ("0.5", "0.7"):
+            assert 0 <= t["effort"][tau]["corrections"] <= 2 * (FRAMES - 1)
+    assert summary["trackers"]["kcf"]["vs_reference"]["ao"] == pytest.approx(1.0)
+    interp = summary["interpolation_keyframes"]["0.5"]
+    assert interp["per100"] == pytest.approx(100 * interp["keyframes"] / (2 * (FRAMES - 1)))
+    md = open(os.path.join(out, "summary.md")).read()
+    assert summary["command"] in md and "| kcf |" in md
+    capsys.readouterr()
+
+    # resumable: a second run skips every sequence and leaves the files alone
+    stamp = os.path.getmtime(os.path.join(out, "kcf", "walk", "walk_001.txt"))
+    assert bench(dataset, out) == 0
+    err = capsys.readouterr().err
+    assert err.count("skipped") == 4
+    assert os.path.getmtime(os.path.join(out, "kcf", "walk", "walk_001.txt")) == stamp
+    # --force runs them again
+    assert bench(dataset, out, "--force", "--sequences", "walk") == 0
+    err = capsys.readouterr().err
+    assert "skipped" not in err and err.count("frames  track") == 2
+
+
+def test_holdout_and_max_frames_and_bad_input(dataset, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    train_list = tmp_path / "train.txt"
+    train_list.write_text("walk\n")
+    md = tmp_path / "docs" / "B.md"
+    assert main(["bench", dataset, "--tracker", "interpolation", "--no-reference", "--out", out,
+                 "--holdout", str(train_list), "--max-frames", "6", "--markdown", str(md)]) == 0
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["sequences"] == ["exit"] and list(summary["trackers"]) == ["interpolation"]
+    assert len(read_boxes(os.path.join(out, "interpolation", "exit", "exit_001.txt"))) == 6
+    assert md.read_text() == open(os.path.join(out, "summary.md")).read()
+    capsys.readouterr()
+    assert main(["bench", dataset, "--tracker", "nope", "--out", out]) == 2
+    assert "unknown tracker" in capsys.readouterr().err
+    assert main(["bench", dataset, "--tracker", "kcf", "--out", out, "--sequences", "zzz"]) == 2
+    assert "zzz" in capsys.readouterr().err
+
+
+class OracleMaskTracker(Tracker):
+    """A 'tracker' that knows the synthetic clip: perfect boxes and masks (tests the mask path)."""
+
+    produces_masks = True
+
+    def __init__(self, clip, device="cpu"):
+        super().__init__(device)
+        self.clip = clip
+
+    def _init(self, frame, box, mask, info):
+        self.init_had_mask = mask is not None
+
+    def track(self, frame, info=None):
+        i = info["frame_index"]
+        return TrackResult(self.clip.box(i), 1.0, mask=self.clip.mask(i))
+
+
+def test_mask_tracker_results_and_perfect_scores(dataset, tmp_path):
+    clip = SyntheticClip(width=160, height=120, num_frames=FRAMES, seed=1, target_size=(30, 24), speed=2.0)
+    out = str(tmp_path / "out")
+    summary = run_benchmark(dataset, {"oracle": lambda: OracleMaskTracker(clip)}, out, sequences=["walk"],
+                            reference=None, progress=None)
+    masks = sorted(os.listdir(os.path.join(out, "oracle", "walk", "masks")))
+    assert masks[0] == "00000001.png" and len(masks) == FRAMES
+    t = summary["trackers"]["oracle"]
+    assert t["masks"]["J"] == pytest.approx(1.0) and t["masks"]["F"] == pytest.approx(1.0)
+    assert t["got10k"]["ao"] == pytest.approx(1.0, abs=1e-3)
+    assert t["effort"]["0.7"]["corrections"] == 0 and t["effort"]["0.7"]["vs_interpolation"] == 0.0
