@@ -256,3 +256,17 @@ def test_write_results_matches_the_toolkit_layout(tmp_path):
     assert times == pytest.approx([0.01, 0.02, 0.03])
     with pytest.raises(ValueError):
         got10k.write_results(str(tmp_path), "../x", "seq", boxes, [0, 0, 0])
+
+
+def test_json_export_with_frames_writes_them_at_the_file_names(tmp_path):
+    import cv2
+
+    clip = make_clip()
+    path = str(tmp_path / "out" / "ann.json")
+    coco.write([sample_video()], path, video=ClipVideo(clip), write_frames=True)
+    data = json.load(open(path))
+    names = [i["file_name"] for i in sorted(data["images"], key=lambda i: i["frame_index"])]
+    assert names == [f"clip/{i:08d}.jpg" for i in range(1, N + 1)]
+    last = cv2.imread(str(tmp_path / "out" / names[-1]))
+    assert last.shape == (120, 160, 3)
+    assert np.abs(cv2.cvtColor(last, cv2.COLOR_BGR2RGB).astype(int) - clip.frame(N - 1)).mean() < 6

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Optional
 
 from app.core.errors import FormatError
-from app.core.formats import _atomic
+from app.core.formats import _frames
 from app.core.formats._common import (UNKNOWN_MACHINE, absent_entries, area_of, categories_json, category_ids,
                                       frame_count, is_exported, known_category, object_extras, read_absent_entries,
                                       read_categories, read_object_extras, read_source, shown_box, assign_object_ids)
@@ -96,9 +96,9 @@ def _annotation_json(ann_id: int, image_id: int, category_id: int, track_id: int
     return out
 
 
-def write(videos: list[VideoAnnotations], path: str) -> None:
-    """Write ``videos`` as one COCO JSON file, atomically."""
-    _atomic.write_json(path, to_json(videos, path))
+def write(videos: list[VideoAnnotations], path: str, video=None, write_frames: bool = False) -> None:
+    """Write ``videos`` as one JSON file, atomically (``write_frames``: see ``_frames.write_json_with_frames``)."""
+    _frames.write_json_with_frames(to_json, videos, path, video, write_frames)
 
 
 # -- reading -----------------------------------------------------------------

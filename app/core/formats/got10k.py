@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from app.core.errors import FormatError
-from app.core.formats import _atomic
+from app.core.formats import _atomic, _frames
 from app.core.formats._common import assign_object_ids, read_object_extras
 from app.core.formats.validate import (MAX_FRAMES, Checker, check_box_in_image, item, load_json,
                                        parse_number_text)
@@ -68,28 +68,31 @@ def write_sequence(va: VideoAnnotations, out_dir: str, video=None, write_frames:
     ``video`` (a VideoSource, ``read(i)`` -> RGB) is needed with ``write_frames``.
     """
     out_dir = os.fspath(out_dir)
-    if write_frames:
-        if video is None:
-            raise FormatError(out_dir, "", "writing frames needs the video")
-        if len(video) < va.num_frames:
-            raise FormatError(out_dir, "", f"the video has {len(video)} frames, the annotations {va.num_frames}")
+    _frames.check_one_video([va], video, write_frames, out_dir)
     # Everything is computed before the first file is written: a bad annotation writes nothing.
     planned = [(sequence_name(va, obj), _sequence_files(va, obj, out_dir)) for obj in va.objects]
     for name, (texts, masks) in planned:
         seq_dir = os.path.join(out_dir, name)
         os.makedirs(seq_dir, exist_ok=True)
         if write_frames:
-            for frame in range(va.num_frames):
-                _write_image(os.path.join(seq_dir, frame_name(frame)),
-                             cv2.cvtColor(np.asarray(video.read(frame)), cv2.COLOR_RGB2BGR), ".jpg")
+            _frames.write_frames_to(video, [os.path.join(seq_dir, frame_name(f)) for f in range(va.num_frames)])
         for frame, rle in masks.items():
-            _write_image(os.path.join(seq_dir, MASKS, frame_name(frame, "png")),
-                         decode_mask(rle).astype(np.uint8) * 255, ".png")
+            _frames.write_image(os.path.join(seq_dir, MASKS, frame_name(frame, "png")),
+                                decode_mask(rle).astype(np.uint8) * 255, ".png")
         _remove_stale(seq_dir, va.num_frames, set(masks))
         for file_name, text in texts.items():   # groundtruth.txt last (dict order), the file readers check first
             _atomic.write_text(os.path.join(seq_dir, file_name), text)
     _update_list(out_dir, [name for name, _ in planned])
     return [name for name, _ in planned]
+
+
+def write(videos: list[VideoAnnotations], out_dir: str, video=None, write_frames: bool = False) -> list[str]:
+    """Every object of every video as a sequence in the split folder ``out_dir``; returns the sequence names."""
+    _frames.check_one_video(videos, video, write_frames, os.fspath(out_dir))
+    names: list[str] = []
+    for va in videos:
+        names += write_sequence(va, out_dir, video, write_frames)
+    return names
 
 
 def _sequence_files(va: VideoAnnotations, obj: TrackObject, out_dir: str) -> tuple[dict[str, str], dict[int, dict]]:
@@ -134,14 +137,6 @@ def _lines(values: list[str]) -> str:
 def _cut_by_image(box: Sequence[float], width: int, height: int) -> bool:
     x, y, w, h = box
     return x < 0 or y < 0 or x + w > width or y + h > height
-
-
-def _write_image(path: str, image: np.ndarray, ext: str) -> None:
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == ".jpg" else []
-    ok, data = cv2.imencode(ext, image, params)
-    if not ok:
-        raise FormatError(path, "", "OpenCV could not encode the image")
-    _atomic.write_bytes(path, data.tobytes())
 
 
 def _remove_stale(seq_dir: str, num_frames: int, mask_frames: set[int]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from app.core.formats import _atomic
+from app.core.formats import _frames
 from app.core.formats._common import (absent_entries, area_of, categories_json, category_ids,
                                       frame_count, is_exported, known_category, object_extras, read_absent_entries,
                                       read_categories, read_object_extras, read_source, shown_box, assign_object_ids)
@@ -65,9 +65,9 @@ def to_json(videos: list[VideoAnnotations], path: str = "<memory>") -> dict:
             "categories": categories_json(cats), "annotations": annotations}
 
 
-def write(videos: list[VideoAnnotations], path: str) -> None:
-    """Write ``videos`` as one YouTube-VIS JSON file, atomically."""
-    _atomic.write_json(path, to_json(videos, path))
+def write(videos: list[VideoAnnotations], path: str, video=None, write_frames: bool = False) -> None:
+    """Write ``videos`` as one JSON file, atomically (``write_frames``: see ``_frames.write_json_with_frames``)."""
+    _frames.write_json_with_frames(to_json, videos, path, video, write_frames)
 
 
 # -- reading -----------------------------------------------------------------
