@@ -5,6 +5,7 @@ import pytest
 from app.cli.main import main
 from app.core.store import ProjectStore
 from trackers.data.synthetic import SyntheticClip
+from trackers.ops.boxes import iou_xywh
 
 N = 25
 
@@ -19,12 +20,6 @@ def video(clip, tmp_path_factory):
     return clip.write_video(str(tmp_path_factory.mktemp("cli") / "clip.mp4"))
 
 
-def _iou(a, b):
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return iw * ih / (a[2] * a[3] + b[2] * b[3] - iw * ih)
-
-
 def _box_arg(box):
     return ",".join(f"{v:g}" for v in box)
 
@@ -37,7 +32,7 @@ def test_track_writes_one_line_per_frame_and_fills_the_project(video, clip, tmp_
     lines = out.read_text().splitlines()
     assert len(lines) == N
     boxes = np.array([[float(v) for v in line.split(",")] for line in lines])
-    assert np.mean([_iou(boxes[i], clip.box(i)) for i in range(N)]) > 0.6
+    assert np.mean([iou_xywh(boxes[i], clip.box(i)) for i in range(N)]) > 0.6
     summary = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"tracked {N - 1} frames" in summary and str(out) in summary and str(project) in summary
     with ProjectStore.open(str(project), create=False) as store:

@@ -11,17 +11,9 @@ from app.core.store import ProjectStore
 from app.core.video import open_video
 from trackers.base import Tracker, TrackResult
 from trackers.data.synthetic import SyntheticClip
+from trackers.ops.boxes import iou_xywh as iou
 
 N = 30
-
-
-def iou(a, b):
-    ax0, ay0, aw, ah = a
-    bx0, by0, bw, bh = b
-    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter)
 
 
 @pytest.fixture(scope="module")
