@@ -62,3 +62,38 @@ def test_killed_run_leaves_a_consistent_prefix(clip_and_video, tmp_path, trial):
         assert all(frames[f].source == f"tracker:{tracker}" for f in tracked)
         va = store.to_annotations("clip", clip.spec.width, clip.spec.height, N)
         assert len(va.objects) == 1 and len(va.objects[0].frames) == len(frames)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
+def test_ctrl_c_cancels_cleanly_and_writes_what_is_done(clip_and_video, tmp_path):
+    clip, video = clip_and_video
+    project, out = str(tmp_path / "p.taproj"), tmp_path / "boxes.txt"
+    box = ",".join(f"{v:g}" for v in clip.box(START))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli.main", "track", video, "--tracker", "csrt",
+                             "--device", "cpu", "--box", box, "--frame", str(START), "--project", project,
+                             "--out", str(out)],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stderr.readline().startswith("tracking object")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        err = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    last = err.strip().splitlines()[-1]
+    if code == 0:  # the run finished before the signal arrived: nothing was cancelled
+        assert last.startswith(f"tracked {N - START - 1} frames")
+    else:
+        assert code == 130 and last.startswith("cancelled after"), err
+    lines = out.read_text().splitlines()
+    assert len(lines) == N
+    boxed = [i for i, line in enumerate(lines) if not line.startswith("nan")]
+    assert boxed == list(range(START, START + len(boxed)))
+    with ProjectStore.open(project, create=False) as store:
+        (obj,) = store.objects()
+        assert sorted(store.frames(obj.track_id)) == boxed
