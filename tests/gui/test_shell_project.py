@@ -3,9 +3,11 @@ import os
 import sys
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QSettings
 
 from app.core.errors import VideoError
+from app.core import formats
 from app.core.formats import coco
 from app.gui.application import error_text, install_excepthook
 from app.gui.dialogs.recent_files import RecentFiles
@@ -88,6 +90,17 @@ def test_export_coco_through_the_core_and_import_it_back(qtbot, tmp_path, opened
     assert imported.category == "blob"
     assert np.allclose(w2.state.store.get(imported.track_id, 3).box, clip.box(3), atol=0.5)
     assert w2.objects_panel.tree.topLevelItemCount() == 1
+
+
+@pytest.mark.parametrize("key, name", [("youtube-vis", "out.json"), ("got10k", "seq")])
+def test_export_other_formats_through_the_core(opened, tmp_path, clip, key, name):
+    w = opened
+    w.frame_view.commit_box(clip.box(0))
+    out = str(tmp_path / name)
+    assert w.run_export(key, out), w.errors
+    (va,) = formats.get(key).read(out)
+    boxes = [ann.box for obj in va.objects for f, ann in obj.frames.items() if f == 0]
+    assert len(boxes) == 1 and np.allclose(boxes[0], clip.box(0), atol=0.5)
 
 
 def test_a_malformed_import_is_reported_and_changes_nothing(opened, tmp_path):

@@ -5,12 +5,13 @@ in the core (the CLI's ``export``/``import`` use the same functions).
 """
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QInputDialog, QLineEdit, QPushButton, QWidget)
+
+from app.core import formats
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,10 @@ class Format:
 
 FORMATS = [
     Format("coco", "COCO (RLE masks, one image per frame)", False, ".coco.json"),
-    Format("ytvis", "YouTube-VIS", False, ".ytvis.json"),
+    Format("youtube-vis", "YouTube-VIS", False, ".ytvis.json"),
     Format("got10k", "GOT-10k sequence folder", True, "_got10k"),
 ]
 FORMATS_BY_KEY = {f.key: f for f in FORMATS}
-
-
-def _module(key: str):
-    return importlib.import_module(f"app.core.formats.{key}")
 
 
 def video_name(video) -> str:
@@ -45,20 +42,12 @@ def project_annotations(store, video):
 
 def export_project(store, video, key: str, out_path: str, write_frames: bool = False) -> str:
     """Write the project in format ``key``; returns what was written."""
-    va = project_annotations(store, video)
-    module = _module(key)
-    if key == "got10k":
-        module.write_sequence(va, out_path, video=video, write_frames=write_frames)
-    else:
-        module.write([va], out_path)
+    formats.get(key).write([project_annotations(store, video)], out_path, video=video, write_frames=write_frames)
     return out_path
 
 
 def read_file(key: str, path: str) -> list:
-    module = _module(key)
-    if key == "got10k":
-        return [module.read_sequence(path)]
-    return list(module.read(path))
+    return list(formats.get(key).read(path))
 
 
 def choose_video(videos: list, name: str, parent: QWidget | None = None):
@@ -106,7 +95,7 @@ class ExchangeDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
-        self.frames_check = QCheckBox("also write the frames as JPEG (GOT-10k)")
+        self.frames_check = QCheckBox("also write the frames as images")
         form = QFormLayout(self)
         form.addRow("format", self.format_combo)
         form.addRow("path", row)
@@ -125,7 +114,6 @@ class ExchangeDialog(QDialog):
         return FORMATS_BY_KEY[self.format_combo.currentData()]
 
     def _on_format(self) -> None:
-        self.frames_check.setEnabled(self.format.is_folder)
         if self.exporting:
             self.path_edit.setText(self.default_stem + self.format.default_suffix)
 
