@@ -66,14 +66,16 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
     out += ["", "## Speed and memory", "",
             "`track` = frames per second inside `track()`; `end to end` adds JPEG decode and `init`. "
             "Peak RSS is `ru_maxrss` of the benchmark process, reset before each sequence where the "
-            "kernel allows it.", ""]
+            "kernel allows it. `load` is the highest 1-minute load average seen at the end of a "
+            f"sequence: above {m['usable_cores']} other processes were competing for the cores and the "
+            "speeds are low by that much.", ""]
     rows = []
     for name, t in trackers.items():
         vs = t.get("vs_reference") or {}
         rows.append([name, _f(t["speed"]["track_fps"], 1), _f(t["speed"]["e2e_fps"], 1),
                      _x(vs.get("track_fps")) if ref_note else "–", _f(t["speed"]["peak_rss_mb"], 0),
-                     str(t["errors"]["count"])])
-    out += _table(["tracker", "track fps", "end to end fps", f"track fps{ref_note}", "peak RSS MB",
+                     _f(t["speed"].get("load_average_max"), 1), str(t["errors"]["count"])])
+    out += _table(["tracker", "track fps", "end to end fps", f"track fps{ref_note}", "peak RSS MB", "load",
                    "tracker errors"], rows)
 
     attrs = sorted({a for t in trackers.values() for a in t["attributes"]})

@@ -17,6 +17,7 @@ counted in the record and the first message kept.
 """
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
 from typing import Callable, TextIO
@@ -120,6 +121,8 @@ def run_sequence(factory: TrackerFactory, seq: Sequence, out_dir: str, tracker_n
                                 "corrected_frames": a.corrected_frames} for a in annotators},
         "errors": {"count": errors.count, "first": errors.first},
         "masks": wrote_masks,
+        # other processes on the machine skew the speed figures; keep the evidence with them
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     results.write_record(out_dir, tracker_name, seq.name, record)

@@ -57,6 +57,7 @@ def evaluate_tracker(out_dir: str, tracker: str, seqs: Iterable[Sequence], taus=
     pooled, otb_pairs, js, fs, per_seq = [], [], [], [], {}
     attr_ious: dict[str, list[np.ndarray]] = {}
     totals = dict(tracked=0, track_s=0.0, frames=0, e2e_s=0.0, rss=0.0, errors=0, effort_frames=0)
+    loads = []
     corrections = {str(t): 0 for t in taus}
     first_error = None
     for seq in seqs:
@@ -75,6 +76,8 @@ def evaluate_tracker(out_dir: str, tracker: str, seqs: Iterable[Sequence], taus=
         totals["frames"] += len(seq)
         totals["e2e_s"] += sum(speed.get(k, 0.0) for k in ("decode_seconds", "init_seconds", "track_seconds"))
         totals["rss"] = max(totals["rss"], speed.get("peak_rss_mb", 0.0))
+        if record.get("load_average") is not None:
+            loads.append(record["load_average"])
         totals["errors"] += record.get("errors", {}).get("count", 0)
         first_error = first_error or record.get("errors", {}).get("first")
         totals["effort_frames"] += len(seq)
@@ -93,7 +96,8 @@ def evaluate_tracker(out_dir: str, tracker: str, seqs: Iterable[Sequence], taus=
         "otb": otb_metrics(otb_pairs),
         "masks": {"J": _mean(js), "F": _mean(fs), "JF": _mean(js + fs) if js else None, "sequences": len(js)},
         "speed": {"track_fps": _ratio(totals["tracked"], totals["track_s"]),
-                  "e2e_fps": _ratio(totals["frames"], totals["e2e_s"]), "peak_rss_mb": totals["rss"]},
+                  "e2e_fps": _ratio(totals["frames"], totals["e2e_s"]), "peak_rss_mb": totals["rss"],
+                  "load_average_max": max(loads) if loads else None},
         "effort": {tau: {"corrections": c, "per100": per_100(c, totals["effort_frames"], n_seq)}
                    for tau, c in corrections.items()},
         "attributes": {name: got10k_metrics(np.concatenate(v)) for name, v in sorted(attr_ious.items())},
