@@ -35,6 +35,9 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
            f"- data: `{summary['dataset']}`, {len(summary['sequences'])} sequences, {frames} frames"
            + (f" (at most {summary['max_frames']} frames per sequence)" if summary.get("max_frames") else ""),
            ""]
+    if summary.get("max_frames"):
+        out += [f"**Partial run**: only the first {summary['max_frames']} frames of each sequence were used "
+                "(`--max-frames`). The full figures come from the same command without `--max-frames`.", ""]
 
     ref_note = f" / {ref}" if ref in trackers else ""
     out += ["## Accuracy", "",
