@@ -313,3 +313,20 @@ def test_damaged_got10k_raises_only_format_error(tmp_path, gt, absence, sidecar)
         lines.pop()
     assert va.num_frames == len(lines) > 0
     assert all(0 <= f < va.num_frames for obj in va.objects for f in obj.frames)
+
+
+def test_rle_check_agrees_with_pycocotools_and_rejects_bad_encodings():
+    import numpy as np
+
+    from app.core.formats.validate import Checker, compressed_rle_total
+
+    c = Checker("m.json")
+    rng = np.random.default_rng(3)
+    for density in (0.0, 0.02, 0.5, 1.0):
+        mask = rng.random((37, 53)) < density
+        assert compressed_rle_total(c, encode_mask(mask)["counts"], "seg") == 37 * 53
+    for counts, problem in [("", "empty"), ("a b", "not valid"), ("0o", "middle of a run"), ("0@", "negative"),
+                            ("oooooooo0", "too many characters"), ("é", "not valid")]:
+        with pytest.raises(FormatError, match=problem) as info:
+            compressed_rle_total(c, counts, "seg.counts")
+        assert "m.json: seg.counts" in str(info.value)

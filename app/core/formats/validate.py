@@ -16,6 +16,8 @@ import math
 import os
 from typing import Any, NoReturn, Optional
 
+import numpy as np
+
 from app.core.errors import FormatError
 from app.core.model import HUMAN, INTERPOLATED, Box
 
@@ -221,40 +223,41 @@ def check_run_total(checker: Checker, total: int, expected: int, where: str) -> 
 def compressed_rle_total(checker: Checker, counts: str, where: str) -> int:
     """Sum of the run lengths in a COCO compressed RLE string, checking its encoding.
 
-    Mirrors ``rleFrString`` in pycocotools' maskApi.c: each run is a
-    little-endian group of 6-bit characters (offset 48, bit 5 = more follows,
-    bit 4 of the last character = sign), and from the fourth run on each value
-    is a difference from the run two places earlier.
+    Mirrors ``rleFrString`` in pycocotools' maskApi.c (vectorised: a long
+    video holds thousands of masks): each run is a little-endian group of
+    6-bit characters (offset 48; bit 5 = more follows; bit 4 of the group's
+    last character = sign), and from the fourth run on each value is a
+    difference from the run two places earlier.
     """
-    runs: list[int] = []
-    total = 0
-    p, n = 0, len(counts)
-    while p < n:
-        x = k = 0
-        more = True
-        while more:
-            if p >= n:
-                checker.fail(where, "compressed RLE ends in the middle of a run")
-            if k >= 8:  # 40 bits: more than any real run; the C decoder would overflow
-                checker.fail(where, f"run {len(runs)} is encoded with too many characters")
-            c = ord(counts[p]) - 48
-            if not 0 <= c < 64:
-                checker.fail(where, f"character {counts[p]!r} at {p} is not valid in compressed RLE")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        if x < 0:
-            checker.fail(where, f"negative run length at run {len(runs)}")
-        runs.append(x)
-        total += x
-        if total > 1 << 40:
-            checker.fail(where, "run lengths are absurdly large")
-    return total
+    try:
+        raw = np.frombuffer(counts.encode("ascii"), np.uint8).astype(np.int64) - 48
+    except UnicodeEncodeError as exc:
+        checker.fail(where, f"character at {exc.start} is not valid in compressed RLE")
+    if raw.size == 0:
+        checker.fail(where, "empty compressed RLE")
+    bad = np.flatnonzero((raw < 0) | (raw >= 64))
+    if bad.size:
+        checker.fail(where, f"character {counts[bad[0]]!r} at {bad[0]} is not valid in compressed RLE")
+    more = (raw & 0x20) != 0
+    if more[-1]:
+        checker.fail(where, "compressed RLE ends in the middle of a run")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > 8:   # 40 bits: more than any real run; the C decoder would overflow
+        checker.fail(where, f"run {int(np.argmax(lengths > 8))} is encoded with too many characters")
+    position = np.arange(raw.size) - np.repeat(starts, lengths)      # k: the character's place in its group
+    values = np.add.reduceat((raw & 0x1F) << (5 * position), starts)
+    values -= ((raw[ends] & 0x10) != 0) * (np.int64(1) << (5 * lengths))   # sign extension
+    runs = values.copy()
+    runs[1::2] = np.cumsum(values[1::2])   # run m (m > 2) adds run m - 2: two interleaved running sums
+    runs[2::2] = np.cumsum(values[2::2])
+    negative = np.flatnonzero(runs < 0)
+    if negative.size:
+        checker.fail(where, f"negative run length at run {negative[0]}")
+    if runs.max() > 1 << 40:
+        checker.fail(where, "run lengths are absurdly large")
+    return int(runs.sum())
 
 
 def parse_number_text(checker: Checker, text: str, where: str, allow_nan: bool = False) -> float:
