@@ -3,10 +3,10 @@ from .base import BoxSet, ScoreMap, Tracker, TrackerError, TrackResult
 from .registry import available, create, info, register
 
 # --- the registry: one line per tracker ------------------------------------
-register("csrt", "trackers.baselines.opencv:OpenCVTracker", "OpenCV CSRT (discriminative correlation filter)", kind="csrt")
-register("kcf", "trackers.baselines.opencv:OpenCVTracker", "OpenCV KCF (kernelised correlation filter)", kind="kcf")
-register("mil", "trackers.baselines.opencv:OpenCVTracker", "OpenCV MIL (multiple-instance learning)", kind="mil")
+register("csrt", "trackers.baselines.opencv:OpenCVTracker", "OpenCV CSRT (discriminative correlation filter)", kind="csrt", uses_torch=False)
+register("kcf", "trackers.baselines.opencv:OpenCVTracker", "OpenCV KCF (kernelised correlation filter)", kind="kcf", uses_torch=False)
+register("mil", "trackers.baselines.opencv:OpenCVTracker", "OpenCV MIL (multiple-instance learning)", kind="mil", uses_torch=False)
 register("interpolation", "trackers.baselines.interpolation:InterpolationTracker",
-         "linear interpolation between human keyframes (CVAT/VATIC baseline)")
+         "linear interpolation between human keyframes (CVAT/VATIC baseline)", uses_torch=False)
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]

@@ -101,6 +101,7 @@ class TrackerInfo:
     description: str = ""
     produces_masks: bool = False
     needs_weights: bool = False
+    uses_torch: bool = True   # False: device "auto" resolves to cpu without importing torch
     defaults: dict = field(default_factory=dict)
 
 

@@ -16,10 +16,10 @@ _REGISTRY: dict[str, TrackerInfo] = {}
 
 
 def register(name: str, target: str, description: str = "", *, produces_masks: bool = False,
-             needs_weights: bool = False, **defaults: Any) -> None:
+             needs_weights: bool = False, uses_torch: bool = True, **defaults: Any) -> None:
     if name in _REGISTRY:
         raise ValueError(f"tracker {name!r} is registered twice")
-    _REGISTRY[name] = TrackerInfo(name, target, description, produces_masks, needs_weights, defaults)
+    _REGISTRY[name] = TrackerInfo(name, target, description, produces_masks, needs_weights, uses_torch, defaults)
 
 
 def available() -> list[str]:
@@ -52,6 +52,8 @@ def create(name: str, device: str = "auto", **params: Any) -> Tracker:
     module = importlib.import_module(module_name)
     cls = getattr(module, class_name)
     merged = {**entry.defaults, **params}
-    tracker = cls(device=resolve_device(device), **merged)
+    # Importing torch costs seconds; classic trackers never need it.
+    resolved = resolve_device(device) if entry.uses_torch else "cpu"
+    tracker = cls(device=resolved, **merged)
     tracker.name = name
     return tracker
