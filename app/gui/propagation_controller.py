@@ -23,7 +23,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 import trackers
-from trackers.base import ScoreMap, Tracker
+from trackers.base import ScoreMap, Tracker, TrackerError
 
 from .map_history import MapHistory
 from .worker import PropagationWorker, WorkerThread
@@ -133,16 +133,26 @@ class PropagationController(QObject):
         return set(self._failed.get(track_id, ()))
 
     # -- trackers per object ------------------------------------------------------------
-    def set_tracker(self, track_id: int, name: str, device: str = "auto") -> None:
-        """Choose the tracker for an object; applies from the next run.  Raises TrackerError for unknown names."""
-        trackers.info(name)
+    def set_tracker(self, track_id: int, name: str, device: str = "auto") -> bool:
+        """Choose the tracker for an object; applies from the next run.
+
+        An unknown name is refused with a message on ``state.error`` (returns False)
+        rather than an exception: projects may name trackers this install lacks.
+        """
+        try:
+            trackers.info(name)
+        except TrackerError as exc:
+            self.state.error.emit(f"object {track_id}: {exc}")
+            return False
         self._settings[track_id] = (name, device)
-        if self.state.store is not None:
-            self.state.store.update_object(track_id, tracker=name)
+        store = self.state.store
+        if store is not None and any(o.track_id == track_id and o.tracker != name for o in store.objects()):
+            store.update_object(track_id, tracker=name)     # only a real change becomes an undo step
         with self._trackers_lock:
             old = self._trackers.get(track_id)
             if old is not None and (old[0], old[1]) != (name, device) and self.running_track != track_id:
                 self._drop_tracker(track_id)
+        return True
 
     def tracker_for(self, track_id: int) -> tuple[str, str]:
         """(tracker name, device) an object propagates with."""
@@ -182,6 +192,10 @@ class PropagationController(QObject):
         if name != self.overlay_name:
             self.overlay_name = name
             self.overlayChanged.emit(name or "")
+            # Views that redraw their overlay on mapsReady pick up the new choice at once.
+            tid, frame = self.state.current_object, self.state.current_frame
+            if tid >= 0 and (tid, frame) in self.history:
+                self.mapsReady.emit(tid, frame)
 
     def overlay(self, track_id: int, frame: int) -> tuple[str, ScoreMap] | None:
         """The chosen map of this object at this frame, if it is a ScoreMap still in the history."""

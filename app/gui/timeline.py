@@ -215,6 +215,7 @@ class TimelineWidget(QWidget):
         self._by_id: dict[int, ObjectStrip] = {}
         self.threshold = 0.5
         self._dirty: set[int] = set()
+        self._changed: dict[int, set[int]] = {}      # track id -> frames changed since the last refresh
         self._refresh = QTimer(self, singleShot=True, interval=REFRESH_MS, timeout=self._apply_refresh)
         self._build()
         state.projectOpened.connect(self.reload)
@@ -297,6 +298,7 @@ class TimelineWidget(QWidget):
             w.setValue(self.state.current_frame)
             w.blockSignals(False)
         self._by_id.clear()
+        self._changed.clear()
         self.reload_objects()
 
     def reload_objects(self) -> None:
@@ -319,18 +321,12 @@ class TimelineWidget(QWidget):
         self._update_plot()
 
     def _on_annotations(self, track_id: int, frames: list) -> None:
-        strip = self._by_id.get(track_id)
-        store = self.state.store
-        if strip is None or store is None:
+        # A propagation commits every frame: collect the frames and read the store
+        # once per refresh instead of once per signal (keeps the GUI thread free).
+        if track_id not in self._by_id:
             self.reload_objects()
             return
-        if not frames:
-            return
-        lo, hi = min(frames), max(frames)
-        if hi - lo < 20000:
-            strip.update(store.frames(track_id, lo, hi + 1), frames)
-        else:
-            strip.load(store)
+        self._changed.setdefault(track_id, set()).update(frames)
         self._mark_dirty(track_id)
 
     def _mark_dirty(self, track_id: int) -> None:
@@ -339,6 +335,17 @@ class TimelineWidget(QWidget):
             self._refresh.start()
 
     def _apply_refresh(self) -> None:
+        store = self.state.store
+        changed, self._changed = self._changed, {}
+        for tid, frames in changed.items():
+            strip = self._by_id.get(tid)
+            if strip is None or store is None or not frames:
+                continue
+            lo, hi = min(frames), max(frames)
+            if hi - lo < 20000:
+                strip.update(store.frames(tid, lo, hi + 1), frames)
+            else:
+                strip.load(store)
         if self.state.current_object in self._dirty:
             self._update_plot()
         self._dirty.clear()
@@ -380,6 +387,8 @@ class TimelineWidget(QWidget):
 
     # -- navigation ---------------------------------------------------------------------
     def _targets(self) -> list[ObjectStrip]:
+        if self._changed:
+            self._apply_refresh()      # navigate on what the store holds now, not on the last repaint
         strip = self._by_id.get(self.state.current_object)
         return [strip] if strip is not None else list(self.strips)
 

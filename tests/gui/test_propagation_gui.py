@@ -211,3 +211,17 @@ def test_track_one_frame_and_between_keyframes(setup, qtbot):
     state.set_frame(20)
     with qtbot.waitSignal(state.message, timeout=1000):
         assert not controller.propagate_between_keyframes()
+
+
+def test_set_tracker_per_object(setup, qtbot):
+    clip, state, store, tid, controller = setup
+    store.put(tid, 0, FrameAnnotation(box=clip.box(0)))
+    with qtbot.waitSignal(state.error, timeout=1000) as err:
+        assert not controller.set_tracker(tid, "no-such-tracker", "cpu")
+    assert "no-such-tracker" in err.args[0]
+    assert controller.set_tracker(tid, "kcf", "cpu")
+    assert controller.tracker_for(tid) == ("kcf", "cpu")
+    assert [o.tracker for o in store.objects() if o.track_id == tid] == ["kcf"]
+    with qtbot.waitSignal(controller.finished, timeout=20000):
+        controller.propagate(+1, mode="range", stop=3)
+    assert {a.source for a in tracker_frames(store, tid).values()} == {"tracker:kcf"}
