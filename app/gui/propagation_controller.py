@@ -381,7 +381,13 @@ class PropagationController(QObject):
         else:
             if (frame - job.start) * job.direction <= 0:
                 return  # behind the run's start: not part of this run
-            if job.mode == "range" and job.stop is not None and (job.stop - frame) * job.direction <= 0:
+            if job.mode == "range" and job.stop is not None and (job.stop - frame) * job.direction < 0:
+                return
+            front = self._run.worker.last_frame
+            front = job.start if front is None else front
+            if (frame - front) * job.direction >= 2:
+                # Not reached yet: the run will meet the human frame and re-initialise
+                # the tracker there itself (the core's rule), nothing to redo.
                 return
             self._queue = [replace(job, start=frame)]
         self._restarting = True

@@ -225,3 +225,26 @@ def test_set_tracker_per_object(setup, qtbot):
     with qtbot.waitSignal(controller.finished, timeout=20000):
         controller.propagate(+1, mode="range", stop=3)
     assert {a.source for a in tracker_frames(store, tid).values()} == {"tracker:kcf"}
+
+
+def test_correction_ahead_of_the_run_is_picked_up_without_restart(setup, qtbot):
+    clip, state, store, tid, controller = setup
+    hold = HoldTracker(delay=0.04)
+    controller.tracker_factory = lambda name, device: hold
+    first, corrected = (20.0, 20.0, 30.0, 30.0), (60.0, 50.0, 40.0, 30.0)
+    store.put(tid, 0, FrameAnnotation(box=first))
+    restarted = []
+    controller.restarted.connect(lambda t, f: restarted.append(f))
+
+    def correct_ahead(t, f):
+        if f == 3:
+            store.put(tid, 24, FrameAnnotation(box=corrected))
+            state.humanEdit.emit(tid, 24)
+
+    controller.frameDone.connect(correct_ahead)
+    with qtbot.waitSignal(controller.finished, timeout=60000):
+        controller.propagate(+1, mode="to_end")
+    frames = store.frames(tid)
+    assert restarted == [] and hold.reinits == 1      # the run re-initialised on the human frame itself
+    assert all(frames[f].box == first for f in range(1, 24))
+    assert frames[24].is_human and all(frames[f].box == corrected for f in range(25, N))
