@@ -55,7 +55,9 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
     out += ["", "## Annotation effort (the headline)", "",
             "Boxes a person draws beyond the free first frame, per 100 frames: corrections for a tracker "
             "(simulated annotator, re-initialising the tracker), keyframes for linear interpolation. "
-            "The ratio to interpolation is the headline figure: below 1× the tracker saves work.", ""]
+            "The ratio to interpolation is the headline figure: below 1× the tracker saves work. "
+            "(A tracker named `interpolation` in the tracker rows runs online and knows only past "
+            "corrections, so it holds the last box; keyframe interpolation proper is the first row.)", ""]
     header = ["method"]
     for tau in taus:
         header += [f"per 100 @ IoU {tau}", f"vs interpolation @ {tau}"]
@@ -70,8 +72,8 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
             "`track` = frames per second inside `track()`; `end to end` adds JPEG decode and `init`. "
             "Peak RSS is `ru_maxrss` of the benchmark process, reset before each sequence where the "
             "kernel allows it. `load` is the highest 1-minute load average seen at the end of a "
-            f"sequence: above {m['usable_cores']} other processes were competing for the cores and the "
-            "speeds are low by that much.", ""]
+            f"sequence: a load above {m['usable_cores']} (the usable cores) means other processes were "
+            "competing for the cores, and the speeds are low by about that factor.", ""]
     rows = []
     for name, t in trackers.items():
         vs = t.get("vs_reference") or {}
