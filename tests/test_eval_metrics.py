@@ -33,13 +33,14 @@ def test_iou_clips_to_image_like_the_toolkit():
 
 
 def test_iou_matches_got10k_toolkit_on_random_boxes():
-    from got10k.utils.metrics import rect_iou
+    from got10k.utils.metrics import center_error as toolkit_center_error, rect_iou
 
     rng = np.random.default_rng(0)
     a = np.c_[rng.uniform(-20, 300, (200, 2)), rng.uniform(1, 120, (200, 2))]
     b = np.c_[rng.uniform(0, 300, (200, 2)), rng.uniform(1, 120, (200, 2))]
     bound = (320, 240)
     np.testing.assert_allclose(iou(a, b, bound), rect_iou(a.copy(), b.copy(), bound=bound), atol=1e-9)
+    np.testing.assert_allclose(center_error(a, b), toolkit_center_error(a, b), atol=1e-9)
 
 
 def test_evaluated_frames_skip_init_and_absent():
