@@ -12,7 +12,12 @@ import os
 import tempfile
 
 
-def write_bytes(path: str, data: bytes) -> None:
+def write_bytes(path: str, data: bytes, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically.
+
+    ``durable=False`` skips the two fsyncs (about 8 ms per file here): for bulk
+    writes of many images, followed by one :func:`flush_all`.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -21,7 +26,8 @@ def write_bytes(path: str, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -29,7 +35,13 @@ def write_bytes(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
+
+
+def flush_all() -> None:
+    """Put every file written with ``durable=False`` on disk (one sync(2) instead of an fsync per file)."""
+    os.sync()
 
 
 def write_text(path: str, text: str) -> None:

@@ -14,12 +14,15 @@ JPEG_QUALITY = 95
 
 
 def write_image(path: str, image: np.ndarray, ext: str) -> None:
-    """Encode ``image`` (BGR or grey, as OpenCV expects) to ``ext`` and write it atomically."""
+    """Encode ``image`` (BGR or grey, as OpenCV expects) to ``ext`` and write it atomically.
+
+    Not fsynced: images come in bulk, and the writer calls ``_atomic.flush_all()`` once after them.
+    """
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if ext == ".jpg" else []
     ok, data = cv2.imencode(ext, image, params)
     if not ok:
         raise FormatError(path, "", "OpenCV could not encode the image")
-    _atomic.write_bytes(path, data.tobytes())
+    _atomic.write_bytes(path, data.tobytes(), durable=False)
 
 
 def write_frames_to(video, paths: list[str]) -> None:
@@ -48,4 +51,5 @@ def write_json_with_frames(to_json, videos: list, path: str, video=None, write_f
     data = to_json([va], path)   # checked before any frame is written
     folder = os.path.dirname(os.path.abspath(path))
     write_frames_to(video, [os.path.join(folder, f) for f in va.frame_files])
+    _atomic.flush_all()
     _atomic.write_json(path, data)

@@ -80,6 +80,8 @@ def write_sequence(va: VideoAnnotations, out_dir: str, video=None, write_frames:
             _frames.write_image(os.path.join(seq_dir, MASKS, frame_name(frame, "png")),
                                 decode_mask(rle).astype(np.uint8) * 255, ".png")
         _remove_stale(seq_dir, va.num_frames, set(masks))
+        if write_frames or masks:
+            _atomic.flush_all()   # the images are on disk before the files that describe them
         for file_name, text in texts.items():   # groundtruth.txt last (dict order), the file readers check first
             _atomic.write_text(os.path.join(seq_dir, file_name), text)
     _update_list(out_dir, [name for name, _ in planned])
