@@ -174,3 +174,30 @@ def test_uncaught_exceptions_become_messages_not_exits(window):
         sys.excepthook = old_hook
     assert error_text(VideoError, VideoError("x.mp4: bad"), None) == "x.mp4: bad"
     assert "out of memory" in error_text(MemoryError, MemoryError(), None)
+
+
+def test_the_chosen_map_is_drawn_over_its_region(opened):
+    from trackers.base import ScoreMap
+
+    class FakeController:
+        def overlay(self, track_id, frame):
+            return ("response", ScoreMap(np.arange(12, dtype=np.float32).reshape(3, 4), (40, 30, 80, 60)))
+
+    w = opened
+    w.frame_view.commit_box((50, 40, 30, 30))
+    w.frame_view.controller = FakeController()
+    w.frame_view.update_map_overlay()
+    item = w.frame_view.layer.map_item
+    assert item.isVisible() and w.frame_view.map_label.text() == "map: response"
+    rect = item.mapRectToParent(item.boundingRect())
+    assert (rect.x(), rect.y(), rect.width(), rect.height()) == (40, 30, 80, 60)
+    w.toggle_map()
+    assert not item.isVisible()
+
+
+def test_play_advances_frames_and_stops_at_the_end(opened, qtbot):
+    w = opened
+    w.state.set_frame(20)
+    w.player.play()
+    qtbot.waitUntil(lambda: not w.player.playing, timeout=5000)
+    assert w.state.current_frame == 23
