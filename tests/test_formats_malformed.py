@@ -62,6 +62,9 @@ COCO_CASES = [
     (["tracks", 0, "absent_frames", 0, "frame_index"], 99, "tracks[0].absent_frames[0].frame_index"),
     (["videos", 0, "length"], 2, "images[2].frame_index"),
     (["categories"], {"id": 1}, "categories"),
+    (["annotations", 0, "segmentation"], [[0, 0, 160, 120] * 500], "annotations[0].segmentation[0]"),
+    (["annotations", 0, "segmentation"], [[0, 0, 1, 1, 2, "x"]], "annotations[0].segmentation[0][5]"),
+    (["annotations", 0, "segmentation"], [[0, 0, 1, 1, 9999, 2]], "annotations[0].segmentation[0][4]"),
 ]
 
 

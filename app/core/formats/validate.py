@@ -203,7 +203,15 @@ class Checker:
             pts = self.lst(poly, pw)
             if len(pts) < 6 or len(pts) % 2:
                 self.fail(pw, f"a polygon needs an even number (>= 6) of coordinates, got {len(pts)}")
-            clean.append([self.number(p, item(pw, j)) for j, p in enumerate(pts)])
+            xs = [self.number(p, item(pw, 2 * j), -width, 2.0 * width) for j, p in enumerate(pts[0::2])]
+            ys = [self.number(p, item(pw, 2 * j + 1), -height, 2.0 * height) for j, p in enumerate(pts[1::2])]
+            # pycocotools rasterises the outline point by point: bound its length, or a hostile
+            # zig-zag polygon asks for gigabytes.
+            outline = sum(max(abs(xs[j] - xs[j - 1]), abs(ys[j] - ys[j - 1])) for j in range(len(xs)))
+            if outline > 100.0 * (width + height):
+                self.fail(pw, f"polygon outline of {outline:.0f} pixels is implausibly long for a "
+                              f"{width}x{height} frame")
+            clean.append([v for xy in zip(xs, ys) for v in xy])
         rle = mask_utils.merge(mask_utils.frPyObjects(clean, height, width))
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
