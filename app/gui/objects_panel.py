@@ -7,7 +7,7 @@ the propagation controller for the tracker choice).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -99,6 +99,9 @@ class ObjectsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.details)
 
+        # A propagation writes a frame at a time: count frames at most every 250 ms.
+        self._info_timer = QTimer(self, singleShot=True, interval=250)
+        self._info_timer.timeout.connect(self._refresh_frame_info)
         state.projectOpened.connect(self.refresh)
         state.objectsChanged.connect(self.refresh)
         state.objectChanged.connect(lambda _tid: self.refresh())
@@ -156,7 +159,10 @@ class ObjectsPanel(QWidget):
 
     def _on_annotations_changed(self, track_id: int, frames: list) -> None:
         if track_id == self.state.current_object:
-            self._refresh_frame_info()
+            if self.state.current_frame in frames:
+                self._refresh_frame_info()          # the person's own edit: show it at once
+            elif not self._info_timer.isActive():
+                self._info_timer.start()
 
     def _refresh_frame_info(self) -> None:
         tid, store = self.state.current_object, self.state.store
@@ -169,7 +175,8 @@ class ObjectsPanel(QWidget):
         keyframes = store.keyframes(tid)
         annotated = len(store.frames(tid))
         here = "nothing" if ann is None else ("absent" if ann.absent else ann.source)
-        self.info_label.setText(f"{len(keyframes)} keyframes, {annotated} annotated frames; this frame: {here}")
+        plural = "" if len(keyframes) == 1 else "s"
+        self.info_label.setText(f"{len(keyframes)} keyframe{plural}, {annotated} annotated frames; this frame: {here}")
 
     # -- edits -----------------------------------------------------------------------
     def _on_selection(self) -> None:
