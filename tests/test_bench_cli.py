@@ -73,6 +73,12 @@ def test_bench_writes_toolkit_layout_summary_and_resumes(dataset, tmp_path, caps
     assert bench(dataset, out, "--force", "--sequences", "walk") == 0
     err = capsys.readouterr().err
     assert "skipped" not in err and err.count("frames  track") == 2
+    # a new annotator threshold is not in the old records: those sequences run again
+    assert bench(dataset, out, "--taus", "0.5,0.6", "--sequences", "exit") == 0
+    err = capsys.readouterr().err
+    assert "skipped" not in err
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert set(summary["trackers"]["kcf"]["effort"]) == {"0.5", "0.6"}
 
 
 def test_holdout_and_max_frames_and_bad_input(dataset, tmp_path, capsys):

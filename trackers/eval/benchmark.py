@@ -87,7 +87,7 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
     for name, factory in factories.items():
         for seq in seqs:
             done += 1
-            if not force and results.is_complete(out_dir, name, seq.name, len(seq)):
+            if not force and results.is_complete(out_dir, name, seq.name, len(seq), taus):
                 if progress:
                     print(f"[{done}/{total}] {name}  {seq.name}  done before, skipped (--force re-runs)", file=progress)
                 continue

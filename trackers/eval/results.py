@@ -93,10 +93,12 @@ def read_result_boxes(out_dir: str, tracker: str, seq: str) -> np.ndarray:
     return read_boxes(boxes_path(out_dir, tracker, seq))
 
 
-def is_complete(out_dir: str, tracker: str, seq: str, frames: int) -> bool:
-    """True when this tracker's results for ``seq`` exist and cover exactly ``frames`` frames."""
+def is_complete(out_dir: str, tracker: str, seq: str, frames: int, taus=()) -> bool:
+    """True when this tracker's results for ``seq`` cover exactly ``frames`` frames and every ``tau``."""
     record = read_record(out_dir, tracker, seq)
     if record is None or record.get("frames") != frames or not os.path.exists(boxes_path(out_dir, tracker, seq)):
+        return False
+    if any(str(t) not in record.get("effort", {}) for t in taus):
         return False
     with open(boxes_path(out_dir, tracker, seq)) as f:
         return sum(1 for line in f if line.strip()) == frames
