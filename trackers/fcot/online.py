@@ -1,0 +1,102 @@
+"""FCOT's online part (paper §3.3): the sample memory and the three online models.
+
+* the first frame gives 15 augmented samples (translation, rotation, blur) that
+  are never dropped;
+* the model initializers give f18, f72 and freg, then steepest descent with the
+  Gauss-Newton step refines them on the memory (``init_iters`` steps);
+* every ``update_interval`` frames the best-scoring tracked frame of the
+  interval joins the memory, the models take ``update_iters`` more steps, and
+  the model used for tracking is ``f_cur = lambda f_1 + (1 - lambda) f_lat``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .model import FCOTNet
+from .optim import classifier_steps, regressor_steps
+from .targets import SIGMA_COARSE, SIGMA_FINE, regression_targets, score_labels
+
+
+@dataclass
+class Sample:
+    feats: dict[str, torch.Tensor]     # x18, x72, xreg of one crop, batch dim 1
+    box: torch.Tensor                  # (4,) xyxy in crop pixels
+
+
+@dataclass
+class Memory:
+    """First-frame samples (kept for good) plus a bounded list of later ones."""
+
+    first: list[Sample] = field(default_factory=list)
+    later: list[Sample] = field(default_factory=list)
+    capacity: int = 30
+
+    def add(self, sample: Sample) -> None:
+        self.later.append(sample)
+        if len(self.later) > self.capacity:
+            self.later.pop(0)
+
+    def stacked(self):
+        samples = self.first + self.later
+        feats = {k: torch.cat([s.feats[k] for s in samples]) for k in samples[0].feats}
+        boxes = torch.stack([s.box for s in samples])
+        # the first frame (all its augmentations together) weighs as much as the later samples together,
+        # so drift in the later samples cannot outvote the one box a human drew
+        n1, n2 = len(self.first), len(self.later)
+        w = torch.cat([torch.full((n1,), 1.0 / n1 if not n2 else 0.5 / n1),
+                       torch.full((n2,), 0.5 / n2 if n2 else 0.0)])
+        return feats, boxes, w
+
+
+class OnlineModels:
+    """f18, f72 (classification) and freg (regression), fitted online to a :class:`Memory`."""
+
+    def __init__(self, net: FCOTNet, init_iters: int = 10, update_iters: int = 3, merge_lambda: float = 0.25):
+        self.net = net
+        self.init_iters, self.update_iters, self.merge_lambda = init_iters, update_iters, merge_lambda
+        self.memory = Memory()
+        self.first_models: tuple[torch.Tensor, ...] | None = None
+        self.latest: tuple[torch.Tensor, ...] | None = None
+        self.current: tuple[torch.Tensor, ...] | None = None
+
+    @torch.no_grad()
+    def start(self, samples: list[Sample], keep_first: bool = False) -> None:
+        """Initialise from ``samples`` (the first frame's, or a corrected frame's on reinit).
+
+        With ``keep_first`` the first-frame samples stay in the memory (a correction);
+        the later samples are dropped, they led to the mistake being corrected.
+        """
+        if keep_first and self.memory.first:
+            self.memory = Memory(first=self.memory.first, later=list(samples), capacity=self.memory.capacity)
+        else:
+            self.memory = Memory(first=list(samples))
+        feats = {k: torch.cat([s.feats[k] for s in samples]) for k in samples[0].feats}
+        boxes = torch.stack([s.box for s in samples])
+        f18, f72 = self.net.init_classifiers(feats, boxes)
+        freg = self.net.init_regressor(feats, boxes)
+        models = self._optimise((f18, f72, freg), self.init_iters)
+        self.first_models = self.latest = self.current = models
+
+    @torch.no_grad()
+    def update(self, sample: Sample) -> None:
+        self.memory.add(sample)
+        self.latest = self._optimise(self.latest, self.update_iters)
+        lam = self.merge_lambda
+        self.current = tuple(lam * a + (1 - lam) * b for a, b in zip(self.first_models, self.latest))
+
+    def _optimise(self, models, iters: int):
+        net = self.net
+        feats, boxes, w = self.memory.stacked()
+        f18, f72, freg = models
+        lab18 = score_labels(boxes, feats["x18"].shape[-2:], 16, SIGMA_COARSE)
+        lab72 = score_labels(boxes, feats["x72"].shape[-2:], 4, SIGMA_FINE)
+        reg_t, reg_m = regression_targets(boxes, feats["xreg"].shape[-2:])
+        lam18, lam72 = net.log_cls_lambda.exp()
+        steps = net.log_step.exp()
+        f18 = classifier_steps(f18, feats["x18"], lab18, w, lam18, steps[0], iters)
+        f72 = classifier_steps(f72, feats["x72"], lab72, w, lam72, steps[1], iters)
+        freg = regressor_steps(freg, net.reg_bias, feats["xreg"], reg_t, reg_m, w, net.log_reg_lambda.exp(),
+                               steps[2], iters)
+        return f18, f72, freg

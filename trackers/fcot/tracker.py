@@ -1,0 +1,226 @@
+"""FCOT tracker (Cui et al., "Fully Convolutional Online Tracking"), CPU edition.
+
+Per frame: a square search crop (``context`` x the target's size, resized to
+``search_size`` pixels) centred on the last position goes through the frozen
+EfficientNet-Lite0 trunk (BN folded) and the trained decoder/heads; the online
+classifiers give Score Map-18 and Score Map-72, fused as ``alpha M18 + beta M72``;
+the fused peak is the target centre and the online regressor's ltrb distances
+at that cell give the box.  Low fused score = target lost: the last box is kept
+(reported with the low score) and the next search region is widened.
+
+Parameters (``trackers.create("fcot", **params)``): ``weights`` (path of the
+trained heads; default ``resources/weights/fcot/fcot_lite0.pth``), ``threads``
+(torch threads, default 1: the GUI and the decoder use the other core),
+``search_size`` (288), ``context`` (4.0), ``lost_threshold`` (0.25),
+``update_interval`` (25), ``merge_lambda`` (0.25), ``init_iters`` (10),
+``update_iters`` (3), ``augmentations`` (15).
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+import torch
+
+from .. import backbones
+from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult
+from ..ops import crop_square, warp_crop
+from .model import REG_UNIT, TRUNK_TAPS, FCOTNet
+from .online import OnlineModels, Sample
+from .optim import apply_filter
+from .targets import boxes_from_maps
+
+DEFAULT_WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "weights", "fcot",
+                               "fcot_lite0.pth")
+
+
+def load_net(path: str, device: str) -> FCOTNet:
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise TrackerError(f"FCOT weights not found: {path} (train them with `python -m trackers.fcot.train`)")
+    net = FCOTNet()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state, strict=True)
+    except Exception as exc:  # a broken or foreign file: say which file
+        raise TrackerError(f"FCOT weights {path} do not load: {exc}") from exc
+    return net.to(device).eval()
+
+
+def _augment(patch: np.ndarray, count: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` variants of a search patch (identity first) and the 2x3 affine of each (patch -> variant).
+
+    Translation (up to 1/12 of the crop), rotation (up to 10 degrees) and blur, as in the paper.
+    """
+    size = patch.shape[0]
+    out = [(patch, np.array([[1, 0, 0], [0, 1, 0]], np.float64))]
+    for i in range(1, count):
+        kind = i % 3
+        if kind == 0:
+            sigma = float(rng.uniform(0.8, 2.0))
+            out.append((cv2.GaussianBlur(patch, (0, 0), sigma), out[0][1]))
+            continue
+        angle = float(rng.uniform(-10, 10)) if kind == 2 else 0.0
+        shift = rng.uniform(-size / 12, size / 12, 2) if kind == 1 else np.zeros(2)
+        m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, 1.0)
+        m[:, 2] += shift
+        out.append((cv2.warpAffine(patch, m, (size, size), borderMode=cv2.BORDER_REPLICATE), m))
+    return out
+
+
+def _warp_box(box: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Axis-aligned box (xyxy) of the affine image of a box, shrunk back to the original area for rotations."""
+    x0, y0, x1, y1 = box
+    pts = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]]) @ m.T
+    c = pts.mean(0)
+    w, h = x1 - x0, y1 - y0
+    return np.array([c[0] - w / 2, c[1] - h / 2, c[0] + w / 2, c[1] + h / 2], np.float32)
+
+
+class FCOTTracker(Tracker):
+    name = "fcot"
+
+    def __init__(self, device: str = "cpu", weights: str | None = None, threads: int | None = 1,
+                 search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.25,
+                 update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 10,
+                 update_iters: int = 3, augmentations: int = 15, seed: int = 0, **params: Any) -> None:
+        super().__init__(device=device, **params)
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.net = load_net(weights or DEFAULT_WEIGHTS, device)
+        self.trunk = backbones.build("lite0", taps=TRUNK_TAPS).to(device)
+        self.search_size, self.context = int(search_size), float(context)
+        self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
+        self.augmentations, self.seed = int(augmentations), int(seed)
+        self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda)
+        self._pad: tuple[float, ...] | None = None
+
+    # -- features -----------------------------------------------------------------
+    @torch.no_grad()
+    def _features(self, patches: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        x = backbones.normalize(np.stack(patches), device=self.device)
+        return self.net.features(self.trunk(x))
+
+    def _crop(self, frame: np.ndarray, centre, size, widen: float = 1.0):
+        side = self.context * math.sqrt(max(size[0], 1.0) * max(size[1], 1.0)) * widen
+        t = crop_square(centre, side, self.search_size)
+        return warp_crop(frame, t, self._pad), t
+
+    def _samples(self, frame: np.ndarray, box: Box, count: int) -> list[Sample]:
+        x, y, w, h = box
+        patch, t = self._crop(frame, (x + w / 2, y + h / 2), (w, h))
+        pbox = t.box_to_patch(box)
+        pbox = np.array([pbox[0], pbox[1], pbox[0] + pbox[2], pbox[1] + pbox[3]], np.float64)
+        rng = np.random.default_rng(self.seed)
+        variants = _augment(patch, count, rng)
+        feats = self._features([v for v, _ in variants])
+        return [Sample({k: v[i:i + 1] for k, v in feats.items()},
+                       torch.as_tensor(_warp_box(pbox, m), device=self.device))
+                for i, (_, m) in enumerate(variants)]
+
+    # -- API ------------------------------------------------------------------------------
+    def _init(self, frame: np.ndarray, box: Box, mask, info: dict) -> None:
+        self._pad = tuple(float(v) for v in frame.reshape(-1, 3).mean(0))
+        self.online.start(self._samples(frame, box, self.augmentations))
+        self._set_state(box)
+
+    def reinit(self, frame: np.ndarray, box: Box | None = None, mask: np.ndarray | None = None,
+               info: Mapping[str, Any] | None = None) -> None:
+        """Restart the online models from the corrected frame, keeping the first-frame samples."""
+        if not self.initialized or self.online.memory.first == []:
+            return self.init(frame, box, mask, info)
+        from ..base import box_from_mask, check_box, check_frame
+        frame = check_frame(frame)
+        if box is None:
+            box = box_from_mask(mask)
+            if box is None:
+                raise TrackerError("reinit needs a box or a non-empty mask")
+        box = check_box(box, frame.shape)
+        self.frame_shape = frame.shape[:2]
+        self.online.start(self._samples(frame, box, max(3, self.augmentations // 3)), keep_first=True)
+        self._set_state(box)
+
+    def _set_state(self, box: Box) -> None:
+        x, y, w, h = box
+        self.centre = np.array([x + w / 2, y + h / 2])
+        self.size = np.array([w, h], np.float64)
+        self.widen = 1.0
+        self.frames_since_update = 0
+        self.best: tuple[float, Sample] | None = None
+        self.last_box: Box = tuple(float(v) for v in box)
+
+    @torch.no_grad()
+    def track(self, frame: np.ndarray, info: Mapping[str, Any] | None = None) -> TrackResult:
+        if not self.initialized:
+            raise TrackerError("track() called before init()")
+        from ..base import check_frame
+        frame = check_frame(frame)
+        patch, t = self._crop(frame, self.centre, self.size, self.widen)
+        feats = self._features([patch])
+        f18, f72, freg = self.online.current
+        s18 = apply_filter(feats["x18"], f18[None])
+        s72 = apply_filter(feats["x72"], f72[None])
+        fused = self.net.fuse_maps(s18, s72)[0, 0]
+        reg = apply_filter(feats["xreg"], freg) + self.net.reg_bias.view(1, -1, 1, 1)
+        peak = int(fused.argmax())
+        py, px = divmod(peak, fused.shape[1])
+        score = float(fused[py, px].clamp(0, 1))
+        pbox = boxes_from_maps(reg)[0, py, px].cpu().numpy().astype(np.float64)  # xyxy in crop pixels
+        H, W = frame.shape[:2]
+        if score >= self.lost_threshold:
+            x0, y0 = t.points_to_frame(pbox[:2])
+            x1, y1 = t.points_to_frame(pbox[2:])
+            # keep the box sane: at least 4 px, no more than 1/4 of the crop side change per frame
+            w = float(np.clip(x1 - x0, max(4.0, self.size[0] * 0.75), self.size[0] * 1.33))
+            h = float(np.clip(y1 - y0, max(4.0, self.size[1] * 0.75), self.size[1] * 1.33))
+            cx, cy = t.points_to_frame(np.array([4.0 * px + 2, 4.0 * py + 2]))
+            self.centre = np.array([np.clip(cx, 0, W), np.clip(cy, 0, H)])
+            self.size = np.array([w, h])
+            self.widen = 1.0
+            self.last_box = (self.centre[0] - w / 2, self.centre[1] - h / 2, w, h)
+            self._remember(score, feats, t, self.last_box)
+        else:
+            # target lost: keep the last box, look wider next time
+            self.widen = min(self.widen * 1.4, 2.5)
+        self._maybe_update()
+        box = self._clip(self.last_box, W, H)
+        maps = self._maps(s18[0, 0], s72[0, 0], fused, reg[0], t)
+        return TrackResult(box, score, None, maps)
+
+    # -- online updates --------------------------------------------------------------------
+    def _remember(self, score: float, feats: dict[str, torch.Tensor], t, box: Box) -> None:
+        if self.best is None or score > self.best[0]:
+            pb = t.box_to_patch(box)
+            pbox = torch.tensor([pb[0], pb[1], pb[0] + pb[2], pb[1] + pb[3]], dtype=torch.float32,
+                                device=self.device)
+            self.best = (score, Sample({k: v.clone() for k, v in feats.items()}, pbox))
+
+    def _maybe_update(self) -> None:
+        self.frames_since_update += 1
+        if self.frames_since_update >= self.update_interval:
+            if self.best is not None:
+                self.online.update(self.best[1])
+            self.best, self.frames_since_update = None, 0
+
+    # -- output -----------------------------------------------------------------------------
+    @staticmethod
+    def _clip(box: Box, W: int, H: int) -> Box:
+        x, y, w, h = box
+        x0, y0 = min(max(x, 0.0), W - 1.0), min(max(y, 0.0), H - 1.0)
+        x1, y1 = min(max(x + w, x0 + 1.0), float(W)), min(max(y + h, y0 + 1.0), float(H))
+        return (x0, y0, x1 - x0, y1 - y0)
+
+    @staticmethod
+    def _maps(s18, s72, fused, reg, t) -> dict[str, ScoreMap]:
+        region = t.region
+        to_px = REG_UNIT / t.scale                    # ltrb units -> frame pixels
+        maps = {"score_coarse": ScoreMap(s18.cpu().numpy(), region, "Score Map-18 (online classifier, stride 16)"),
+                "score_fine": ScoreMap(s72.cpu().numpy(), region, "Score Map-72 (online classifier, stride 4)"),
+                "score_fused": ScoreMap(fused.cpu().numpy(), region, "alpha*M18 + beta*M72: peak = target centre")}
+        for i, side in enumerate("ltrb"):
+            maps[f"reg_{side}"] = ScoreMap(reg[i].cpu().numpy() * to_px, region,
+                                           f"online regressor: distance to the {side} side, frame pixels")
+        return maps
