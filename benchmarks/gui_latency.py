@@ -50,7 +50,8 @@ def wait_until(app: QApplication, condition, timeout_s: float = 10.0) -> bool:
     return True
 
 
-def scrub(app, win, indices: list[int]) -> list[float]:
+def scrub(app, win, indices: list[int], parts: dict | None = None) -> list[float]:
+    """ms from ``set_frame`` to the frame on screen and the window repainted; ``parts`` gets the split."""
     state, view = win.state, win.frame_view
     out = []
     for i in indices:
@@ -58,8 +59,16 @@ def scrub(app, win, indices: list[int]) -> list[float]:
         state.set_frame(i)
         if not wait_until(app, lambda: view.shown_index == i):
             raise RuntimeError(f"frame {i} was never shown")
+        t1 = time.perf_counter()
+        if win.timeline is not None:
+            win.timeline.repaint()
+        t2 = time.perf_counter()
         win.repaint()               # synchronous repaint of the window and every child
-        out.append((time.perf_counter() - t0) * 1000)
+        t3 = time.perf_counter()
+        out.append((t3 - t0) * 1000)
+        if parts is not None:
+            for key, dt in (("decode+show", t1 - t0), ("timeline repaint", t2 - t1), ("window repaint", t3 - t2)):
+                parts.setdefault(key, []).append(dt * 1000)
     return out
 
 
@@ -108,10 +117,12 @@ def main(argv=None) -> int:
     n = len(win.state.video)
 
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    seq = scrub(app, win, list(range(1, min(n, a.scrubs + 1))))
-    print(f"scrub sequential (+1 frame):      {stats(seq)}")
-    rand = scrub(app, win, [rng.randrange(n) for _ in range(a.scrubs)])
-    print(f"scrub random jumps:               {stats(rand)}")
+    for label, indices in (("sequential (+1 frame)", list(range(1, min(n, a.scrubs + 1)))),
+                           ("random jumps", [rng.randrange(n) for _ in range(a.scrubs)])):
+        parts: dict[str, list[float]] = {}
+        print(f"scrub {label + ':':28s}{stats(scrub(app, win, indices, parts))}")
+        for key, values in parts.items():
+            print(f"    {key:30s}{stats(values)}")
 
     idle = timer_lateness(app, 2.0)
     print(f"10 ms timer lateness, idle:       {stats(idle)}")

@@ -19,7 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 import trackers
@@ -256,8 +256,8 @@ class PropagationController(QObject):
         """Cancel and wait for the worker thread (window closing, project switching)."""
         run = self._run
         self.cancel()
-        if run is not None:
-            run.wait(timeout_ms)
+        if run is not None and run.wait(timeout_ms):
+            self._on_run_ended(run)    # now, not when the event loop gets to it: the caller moves on
 
     def _ready_object(self) -> int | None:
         st = self.state
@@ -290,7 +290,7 @@ class PropagationController(QObject):
         worker.mapsReady.connect(self.mapsReady)
         worker.progress.connect(self.progress)
         worker.failed.connect(self._on_failed)
-        run.thread.finished.connect(self._on_thread_finished, Qt.QueuedConnection)
+        run.ended.connect(self._on_run_ended)
         self._run, self._job = run, job
         if not internal:
             self.started.emit()
@@ -339,10 +339,10 @@ class PropagationController(QObject):
         self.failed.emit(message)
         self.state.message.emit(f"propagation failed: {message}")
 
-    def _on_thread_finished(self) -> None:
-        run, job = self._run, self._job
-        if run is None:
-            return
+    def _on_run_ended(self, run: WorkerThread) -> None:
+        if run is not self._run:
+            return              # already handled (shutdown() handles it synchronously)
+        job = self._job
         self._run = None
         worker = run.worker
         cancelled = worker.cancel_token.cancelled

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Callable, Iterator
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +148,30 @@ class PropagationWorker(QObject):
         self.progress.emit(self.done, total, fps, eta)
 
 
-class WorkerThread:
-    """A worker plus its QThread; keeps both alive until the thread has ended."""
+class WorkerThread(QObject):
+    """A worker plus its QThread; keeps both alive until the thread has ended.
+
+    Lives in the GUI thread, so ``ended(self)`` is delivered there (queued), and
+    carries which run ended: a late notice of an old run can never be taken for
+    the current one.
+    """
+
+    ended = Signal(object)
 
     def __init__(self, worker: PropagationWorker) -> None:
+        super().__init__()
         self.worker = worker
         self.thread = QThread()
         self.thread.setObjectName(f"propagation-{worker.track_id}")
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
-        worker.finished.connect(self.thread.quit)
+        # quit from the worker's own thread, right after its last signal
+        worker.finished.connect(self.thread.quit, Qt.DirectConnection)
+        self.thread.finished.connect(self._on_thread_finished)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self.ended.emit(self)
 
     def start(self) -> None:
         self.thread.start()
