@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 from .errors import StoreError
 from .model import HUMAN, FrameAnnotation, TrackObject, VideoAnnotations
 from .store_schema import (ANN_COLUMNS, MAX_UNDO, OBJ_COLUMNS, OBJECT_FIELDS, PALETTE, ann_to_row, UndoGroup,
-                           row_to_ann, prepare_connection)
+                           decode_meta, guarded, row_to_ann, prepare_connection)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class ProjectStore:
     def open(cls, path, video_path: str | None = None, create: bool = True) -> "ProjectStore":
         path = os.fspath(path)
         in_memory = path == ":memory:"
+        exists = False
         if not in_memory:
             if os.path.isdir(path):
                 raise StoreError(f"{path}: is a folder, not a project file")
@@ -74,8 +75,8 @@ class ProjectStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the project file: {exc}") from None
         try:
-            prepare_connection(conn, path, in_memory)
-        except sqlite3.DatabaseError as exc:
+            prepare_connection(conn, path, in_memory, fresh=not exists)
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             conn.close()
             raise StoreError(f"{path}: not a TrackAssist project file ({exc})") from None
         except StoreError:
@@ -124,17 +125,24 @@ class ProjectStore:
             try:
                 yield changes
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise StoreError(f"{self.path}: cannot save: {exc}") from None
             if changes:
                 self._log_changes(changes)
         if changes:
             self._notify(changes)
+
+    def _rollback(self) -> None:
+        # On a damaged file ROLLBACK itself may fail; the original error is the one to report.
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("%s: rollback failed", self.path)
 
     def _log_changes(self, changes: list) -> None:
         group = self._groups.get(threading.get_ident())
@@ -209,10 +217,12 @@ class ProjectStore:
             return self._conn.execute(sql, params).fetchall()
 
     # -- meta ---------------------------------------------------------------
+    @guarded
     def get_meta(self, key: str, default=None):
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else default
+        return decode_meta(key, rows[0][0]) if rows else default
 
+    @guarded
     def set_meta(self, key: str, value) -> None:
         try:
             text = json.dumps(value)
@@ -233,6 +243,7 @@ class ProjectStore:
             raise StoreError(f"{self.path}: no object with track id {track_id}")
         return row
 
+    @guarded
     def add_object(self, category: str = "object", color: str | None = None, tracker: str = "csrt") -> int:
         with self._transaction() as changes:
             cur = self._conn.execute(
@@ -244,12 +255,14 @@ class ProjectStore:
             changes.append((("obj", track_id), None, self._object_row(track_id)))
         return track_id
 
+    @guarded
     def delete_object(self, track_id: int) -> None:
         with self._transaction() as changes:
             before = self._live_object(track_id)
             self._conn.execute("UPDATE objects SET deleted = 1 WHERE track_id = ?", (track_id,))
             changes.append((("obj", track_id), before, self._object_row(track_id)))
 
+    @guarded
     def update_object(self, track_id: int, **fields) -> None:
         unknown = set(fields) - set(OBJECT_FIELDS)
         if unknown:
@@ -263,6 +276,7 @@ class ProjectStore:
             self._conn.execute(f"UPDATE objects SET {assignments} WHERE track_id = ?", (*values, track_id))
             changes.append((("obj", track_id), before, self._object_row(track_id)))
 
+    @guarded
     def objects(self) -> list[TrackObject]:
         rows = self._query("SELECT track_id, category, color, visible, tracker FROM objects "
                            "WHERE deleted = 0 ORDER BY track_id")
@@ -292,12 +306,14 @@ class ProjectStore:
             raise StoreError(f"frame index must be >= 0, got {frame}")
         return index
 
+    @guarded
     def get(self, track_id: int, frame: int) -> FrameAnnotation | None:
         with self._lock:
             self._check_open()
             row = self._ann_row(track_id, int(frame))
         return None if row is None else row_to_ann(row)
 
+    @guarded
     def frames(self, track_id: int, start: int | None = None, stop: int | None = None) -> dict[int, FrameAnnotation]:
         lo = -1 if start is None else int(start) - 1
         hi = 2 ** 62 if stop is None else int(stop)
@@ -305,6 +321,7 @@ class ProjectStore:
                            "AND frame < ? ORDER BY frame", (track_id, lo, hi))
         return {r[0]: row_to_ann(r[1:]) for r in rows}
 
+    @guarded
     def keyframes(self, track_id: int) -> list[int]:
         rows = self._query("SELECT frame FROM annotations WHERE track_id = ? AND source = ? ORDER BY frame",
                            (track_id, HUMAN))
@@ -320,6 +337,7 @@ class ProjectStore:
         changes.append((("ann", track_id, frame), before, row))
         return True
 
+    @guarded
     def put(self, track_id: int, frame: int, ann: FrameAnnotation, *, overwrite_human: bool = False) -> bool:
         """Write one frame; ``False`` when it would replace a human frame with a machine one."""
         frame = self._frame_index(frame)
@@ -328,6 +346,7 @@ class ProjectStore:
             self._live_object(track_id)
             return self._put_locked(changes, track_id, frame, row, overwrite_human)
 
+    @guarded
     def put_many(self, track_id: int, anns: dict[int, FrameAnnotation], *, overwrite_human: bool = False) -> int:
         """Write many frames in one transaction; returns how many were written (human frames skipped)."""
         rows = {self._frame_index(f): ann_to_row(a) for f, a in anns.items()}
@@ -338,6 +357,7 @@ class ProjectStore:
                 written += self._put_locked(changes, track_id, frame, row, overwrite_human)
         return written
 
+    @guarded
     def delete(self, track_id: int, frame: int) -> None:
         with self._transaction() as changes:
             before = self._ann_row(track_id, int(frame))
@@ -345,6 +365,7 @@ class ProjectStore:
                 self._write_ann(track_id, int(frame), None)
                 changes.append((("ann", track_id, int(frame)), before, None))
 
+    @guarded
     def clear_machine_frames(self, track_id: int, start: int | None = None, stop: int | None = None) -> int:
         """Delete tracker and interpolated frames in ``[start, stop)``; returns how many."""
         lo = 0 if start is None else int(start)
@@ -381,6 +402,7 @@ class ProjectStore:
     def redo(self) -> bool:
         return self._replay(self._redo, self._undo, use_before=False)
 
+    @guarded
     def _replay(self, source: list, target: list, use_before: bool) -> bool:
         with self._lock:
             if not source:
@@ -403,7 +425,7 @@ class ProjectStore:
                     notified.append((key, None, image))
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             source.pop()
             target.append(group)
@@ -419,6 +441,7 @@ class ProjectStore:
                                "WHERE track_id = ?", (*image, track_id))
 
     # -- exchange with the formats ----------------------------------------------------
+    @guarded
     def to_annotations(self, name: str, width: int, height: int, num_frames: int,
                        frame_files: list[str] | None = None) -> VideoAnnotations:
         """Every live object with its frames in ``[0, num_frames)``."""
@@ -430,6 +453,7 @@ class ProjectStore:
         return VideoAnnotations(name=name, width=int(width), height=int(height), num_frames=int(num_frames),
                                 objects=objects, frame_files=frame_files, fps=float(fps))
 
+    @guarded
     def import_annotations(self, va: VideoAnnotations) -> dict[int, int]:
         """Add every object of ``va`` as a new object (one transaction, one undo step)."""
         prepared = [(obj, {self._frame_index(f): ann_to_row(a) for f, a in obj.frames.items()})

@@ -1,6 +1,7 @@
 """Schema of the project file and the row <-> FrameAnnotation conversions (used by :mod:`app.core.store`)."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -71,11 +72,43 @@ def ann_to_row(ann: FrameAnnotation) -> tuple:
     return (*box, mask, int(bool(ann.absent)), score, source)
 
 
+class DamagedRow(Exception):
+    """A row read from the file does not hold what this schema writes (a damaged file)."""
+
+
 def row_to_ann(row: tuple) -> FrameAnnotation:
-    x, y, w, h, mask, absent, score, source = row
-    box = None if x is None else (float(x), float(y), float(w), float(h))
-    return FrameAnnotation(box=box, mask_rle=json.loads(mask) if mask else None, absent=bool(absent),
-                           score=score, source=source)
+    try:
+        x, y, w, h, mask, absent, score, source = row
+        box = None if x is None else (float(x), float(y), float(w), float(h))
+        mask_rle = json.loads(mask) if mask else None
+        if mask_rle is not None and not (isinstance(mask_rle, dict) and "size" in mask_rle and "counts" in mask_rle):
+            raise ValueError("mask_rle is not an RLE dict")
+        score = None if score is None else float(score)
+    except (ValueError, TypeError) as exc:
+        raise DamagedRow(f"annotation row {row!r:.80}: {exc}") from None
+    if not (source in (HUMAN, INTERPOLATED) or (isinstance(source, str) and source.startswith("tracker:"))):
+        raise DamagedRow(f"annotation source {source!r:.40} is not human, interpolated or tracker:<name>")
+    return FrameAnnotation(box=box, mask_rle=mask_rle, absent=bool(absent), score=score, source=source)
+
+
+def decode_meta(key: str, text) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise DamagedRow(f"meta value {key!r}: {exc}") from None
+
+
+def guarded(method):
+    """Public store methods raise StoreError naming the file, never sqlite3/decoding errors from deep inside."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise StoreError(f"{self.path}: cannot read or write the project file: {exc}") from None
+        except DamagedRow as exc:
+            raise StoreError(f"{self.path}: damaged project file: {exc}") from None
+    return wrapper
 
 
 class UndoGroup:
@@ -93,11 +126,18 @@ class UndoGroup:
             self.changes[key] = [before, after]
 
 
-def prepare_connection(conn: sqlite3.Connection, path: str, in_memory: bool) -> None:
+def prepare_connection(conn: sqlite3.Connection, path: str, in_memory: bool, fresh: bool = True) -> None:
+    """Check (or, for a ``fresh`` empty file, create) the schema.
+
+    A file that had bytes but reads as an empty database (e.g. truncated to its
+    header) is refused rather than silently becoming a new, empty project.
+    """
     # Reading the header first: a file of random bytes fails here, before any write.
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and version == 0 and tables == 0 and not fresh:
+        raise StoreError(f"{path}: not a TrackAssist project (an empty or truncated database)")
     if app_id == 0 and version == 0 and tables == 0:
         conn.execute("BEGIN IMMEDIATE")
         try:
