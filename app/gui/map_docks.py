@@ -178,19 +178,20 @@ class MapDock(QDockWidget):
             rows, cols = item.data.shape
             x, y, w, h = item.region
             region = f"region x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}"
-            self.setWindowTitle(f"{self.name} [{lo:.3g} … {hi:.3g}]")
+            # the title stays the bare name: it is the tab's label, and tabs must stay readable
+            self.setWindowTitle(self.name)
             self.info.setText(f"object {track_id} · frame {frame} · {rows}×{cols} · range [{lo:.4g}, {hi:.4g}] · {region}")
-            self.setToolTip(f"{item.description or self.name}\n{rows}×{cols} cells over the frame {region}\n"
-                            f"values {lo:.4g} … {hi:.4g} (frame {frame})")
+            self.setToolTip(f"{self.name}: {item.description or 'score map'}\n"
+                            f"values [{lo:.4g} … {hi:.4g}] at frame {frame}\n{rows}×{cols} cells over the frame {region}")
         elif isinstance(item, BoxSet):
             self.kind = "boxes"
             self.stack.setCurrentWidget(self.box_view)
             self.box_view.show_boxes(item)
             n = len(item.scores)
             best = f", best score {item.scores.max():.3f}" if n else ""
-            self.setWindowTitle(f"{self.name} ({n} boxes)")
+            self.setWindowTitle(self.name)
             self.info.setText(f"object {track_id} · frame {frame} · {n} candidate boxes{best}")
-            self.setToolTip(item.description or self.name)
+            self.setToolTip(f"{self.name}: {item.description or 'candidate boxes'}\n{n} boxes at frame {frame}{best}")
         self.overlay_button.setEnabled(self.kind == "score")
         self.stack.setEnabled(True)
 

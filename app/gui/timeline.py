@@ -29,6 +29,7 @@ BAND_ROWS = 6                      # the strip image is 6 rows high; kinds cover
 # rows each kind covers (of 0..5): the band's thickness is part of the style
 _COVER = {INTERP: (2, 3), TRACKER: (1, 2, 3, 4), TRACKER_LOW: (1, 2, 3, 4), ABSENT: (3,),
           HUMAN: tuple(range(6)), FAILED: tuple(range(6))}
+MAX_VISIBLE_ROWS = 6               # more objects scroll
 REFRESH_MS = 80                    # coalesce bursts of annotationsChanged into one repaint
 
 
@@ -249,13 +250,13 @@ class TimelineWidget(QWidget):
             top.addWidget(w)
         top.setStretch(2, 1)
         self.strips_view = StripsWidget(self)
-        scroll = QScrollArea(self)
+        self.scroll = scroll = QScrollArea(self)
         scroll.setWidget(self.strips_view)
         scroll.setWidgetResizable(True)
-        scroll.setMaximumHeight(6 * (ROW_H + ROW_GAP) + 8)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.NoFrame)
         self.plot = pg.PlotWidget(self)
-        self.plot.setMaximumHeight(110)
+        self.plot.setMinimumHeight(70)
         self.plot.setYRange(0, 1.05, padding=0)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.getPlotItem().setDownsampling(auto=True, mode="peak")
@@ -276,7 +277,7 @@ class TimelineWidget(QWidget):
         lay.setSpacing(2)
         lay.addLayout(top)
         lay.addWidget(scroll)
-        lay.addWidget(self.plot)
+        lay.addWidget(self.plot, 1)      # spare height goes to the plot, not to empty strip rows
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
         b = QToolButton(self)
@@ -318,6 +319,8 @@ class TimelineWidget(QWidget):
         self._by_id = by_id
         self.strips = [by_id[k] for k in sorted(by_id)]
         self.strips_view.refresh_size()
+        rows = min(max(1, len(self.strips)), MAX_VISIBLE_ROWS)
+        self.scroll.setFixedHeight(rows * (ROW_H + ROW_GAP) + ROW_GAP + 2)
         self._update_plot()
 
     def _on_annotations(self, track_id: int, frames: list) -> None:

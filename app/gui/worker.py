@@ -57,6 +57,14 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _expected(exc: BaseException) -> bool:
+    """Errors with a readable message of their own (bad start frame, missing weights): no traceback."""
+    from app.core.errors import TrackAssistError
+    from trackers.base import TrackerError
+
+    return isinstance(exc, (TrackAssistError, TrackerError))
+
+
 class PropagationWorker(QObject):
     frameDone = Signal(int, int)
     mapsReady = Signal(int, int)
@@ -109,8 +117,11 @@ class PropagationWorker(QObject):
                 if self.cancel_token.cancelled:
                     break
         except Exception as exc:  # the worker must never let an exception escape its thread
-            log.exception("propagation of object %d failed", self.track_id)
             self.error = describe_error(exc)
+            if _expected(exc):
+                log.warning("propagation of object %d failed: %s", self.track_id, self.error)
+            else:
+                log.exception("propagation of object %d failed", self.track_id)
         finally:
             if results is not None and hasattr(results, "close"):
                 try:

@@ -73,11 +73,11 @@ def test_docks_appear_live_and_recall_history(app_setup, qtbot):
     shown = response.score_view.image.image
     np.testing.assert_array_equal(shown, controller.history.get(tid, 16)["response"].data)
     assert shown[0, 0] == 16.0                   # frame 16 is the tracker's 16th track() call
-    assert "[16 … 26]" in response.windowTitle()
+    assert "[16 … 26] at frame 16" in response.toolTip() and "range [16, 26]" in response.info.text()
     cands = docks.docks["candidates"]
     assert cands.kind == "boxes" and cands.box_view.table.rowCount() == 2
     assert cands.box_view.table.item(0, 1).text() == "0.900"
-    assert "2 boxes" in cands.windowTitle()
+    assert "2 boxes at frame 16" in cands.toolTip() and "2 candidate boxes" in cands.info.text()
     # an evicted frame says so instead of showing a stale map
     state.set_frame(3)
     assert response.frame is None and "not tracked yet" in response.info.text()
