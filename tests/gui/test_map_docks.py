@@ -1,4 +1,6 @@
 """Map docks: one dock per map name, live updates during a run, recall of past frames from the history."""
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QSettings
@@ -19,11 +21,13 @@ class MapsTracker(Tracker):
     """Follows the synthetic box and reports a response map and candidate boxes that encode the frame index."""
 
     name = "maps-fake"
+    delay = 0.0
 
     def _init(self, frame, box, mask, info):
         self.box, self.count = box, 0
 
     def track(self, frame, info=None):
+        time.sleep(self.delay)
         self.count += 1
         response = np.full((5, 7), float(self.count), np.float32)
         response[2, 3] = self.count + 10.0
@@ -109,3 +113,28 @@ def test_overlay_choice_and_colormap(app_setup, qtbot):
     text = response.score_view.readout(view.mapViewToScene(QPointF(3.5, 2.5)))
     x, y, w, h = controller.history.get(tid, 3)["response"].region
     assert text == f"cell (2, 3) = 13 · frame pixel ({x + 3.5 * w / 7:.0f}, {y + 2.5 * h / 5:.0f})"
+
+
+def test_docks_follow_the_run_live(app_setup, qtbot):
+    state, store, tid, controller, docks, window, settings = app_setup
+    slow = MapsTracker()
+    slow.delay = 0.05
+    controller.tracker_factory = lambda name, device: slow
+    shown_while_running = []
+
+    def watch():
+        dock = docks.docks.get("response")
+        if controller.running and dock is not None and dock.frame is not None:
+            shown_while_running.append(dock.frame)
+        return len(set(shown_while_running)) >= 3
+
+    controller.propagate(+1, mode="to_end")
+    qtbot.waitUntil(watch, timeout=20000)          # the dock moved on at least twice during the run
+    assert state.current_frame == 0                # ... while the person stayed on frame 0
+    assert shown_while_running == sorted(shown_while_running) and shown_while_running[-1] < 23
+    with qtbot.waitSignal(controller.finished, timeout=20000):
+        pass
+    # turning "live" off shows the current frame's maps (frame 0 is the human keyframe: none)
+    docks.docks["response"].live_box.setChecked(False)
+    assert not docks.follow_live and docks.docks["candidates"].live_box.isChecked() is False
+    assert docks.docks["response"].frame is None

@@ -248,3 +248,26 @@ def test_correction_ahead_of_the_run_is_picked_up_without_restart(setup, qtbot):
     assert restarted == [] and hold.reinits == 1      # the run re-initialised on the human frame itself
     assert all(frames[f].box == first for f in range(1, 24))
     assert frames[24].is_human and all(frames[f].box == corrected for f in range(25, N))
+
+
+def test_correction_during_between_run_splits_it_at_the_corrected_frame(setup, qtbot):
+    clip, state, store, tid, controller = setup
+    store.put(tid, 0, FrameAnnotation(box=clip.box(0)))
+    store.put(tid, 16, FrameAnnotation(box=clip.box(16)))
+    restarted, finished = [], []
+    controller.restarted.connect(lambda t, f: restarted.append(f))
+    controller.finished.connect(finished.append)
+
+    def correct(t, f):
+        if f == 3 and not restarted:
+            store.put(tid, 9, FrameAnnotation(box=clip.box(9)))
+            state.humanEdit.emit(tid, 9)
+
+    controller.frameDone.connect(correct)
+    state.set_frame(5)
+    assert controller.propagate_between_keyframes()
+    qtbot.waitUntil(lambda: bool(finished), timeout=90000)
+    assert finished == [False] and restarted == [0, 9]     # [0, 9] then [9, 16]
+    frames = store.frames(tid)
+    assert [f for f, a in frames.items() if a.is_human] == [0, 9, 16]
+    assert sorted(f for f, a in frames.items() if not a.is_human) == [*range(1, 9), *range(10, 16)]
