@@ -158,7 +158,7 @@ def run(args) -> int:
                                      tracker=args.tracker, device=args.device)
         cancel = CancelToken()
         total = len(planned_frames(video, store, request))
-        summary = _drive(propagate(video, store, request, cancel), total, cancel, request, args)
+        summary, errors = _drive(propagate(video, store, request, cancel), total, cancel, request, args)
         frames = store.frames(track_id)
         where = []
         if args.out:
@@ -168,7 +168,8 @@ def run(args) -> int:
             where.append(f"{write_masks(args.masks, frames)} masks -> {args.masks}")
         where.append(f"project -> {args.project} (object {track_id})" if args.project else "project not saved")
         print(f"{summary}; " + "; ".join(where), file=sys.stderr)
-        return 130 if cancel.cancelled else 0
+        # A run stopped by a failed frame is not a success, even though its prefix is kept and written out.
+        return 130 if cancel.cancelled else (1 if errors else 0)
     finally:
         if store is not None:
             store.close()
@@ -183,7 +184,7 @@ def _object_for(store: ProjectStore, args) -> int:
     return args.object_id
 
 
-def _drive(run_frames, total: int, cancel: CancelToken, request: PropagationRequest, args) -> str:
+def _drive(run_frames, total: int, cancel: CancelToken, request: PropagationRequest, args) -> tuple[str, int]:
     """The plain loop over the generator, with progress and Ctrl-C handling."""
     progress = _Progress(total)
     errors = 0
@@ -195,12 +196,12 @@ def _drive(run_frames, total: int, cancel: CancelToken, request: PropagationRequ
             progress.step(outcome.index, outcome.seconds)
             if outcome.error:
                 errors += 1
-                print(f"tracker error: {outcome.error}", file=sys.stderr, flush=True)
+                print(f"error: {outcome.error}", file=sys.stderr, flush=True)
     finally:
         run_frames.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     state = "cancelled after" if cancel.cancelled else "tracked"
     failed = f", {errors} failed" if errors else ""
-    return f"{state} {progress.done} frames{failed} at {progress.fps:.1f} fps"
+    return f"{state} {progress.done - errors} frames{failed} at {progress.fps:.1f} fps", errors
 
