@@ -1,7 +1,7 @@
 """Long videos: open time, scrub latency, peak memory and a CSRT run through the propagation engine.
 
-    python benchmarks/long_video.py [--minutes 60] [--minutes-720p 10] [--work /tmp/trackassist_long]
-                                    [--markdown docs/BENCHMARKS.md]
+    python benchmarks/long_video.py [--minutes 60] [--minutes-720p 10] [--folder-minutes 60]
+                                    [--work /tmp/trackassist_long] [--markdown docs/BENCHMARKS.md]
 
 Generates (once; reused while the files are complete) three sources:
 
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the 1080p video")
     parser.add_argument("--minutes-720p", type=float, default=10.0, help="length of the 720p video")
+    parser.add_argument("--folder-minutes", type=float, default=60.0, help="length of the 1080p image folder")
     parser.add_argument("--work", default="/tmp/trackassist_long", help="folder for the generated sources")
     parser.add_argument("--markdown", default=None, help="update the 'Long videos' section of this file")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
@@ -287,20 +288,21 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/long_video.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     os.makedirs(args.work, exist_ok=True)
     n1080, n720 = int(args.minutes * 60 * FPS), int(args.minutes_720p * 60 * FPS)
+    n_folder = int(args.folder_minutes * 60 * FPS)
     results = {"machine": f"{os.cpu_count()} CPU cores, Python {sys.version.split()[0]}, OpenCV {cv2.__version__}",
                "load_before": "%.1f" % os.getloadavg()[0], "rows": {}}
     v720 = os.path.join(args.work, f"long_720p_{n720}.mp4")
     v1080 = os.path.join(args.work, f"long_1080p_{n1080}.mp4")
-    folder = os.path.join(args.work, f"folder_1080p_{n1080}")
+    folder = os.path.join(args.work, f"folder_1080p_{n_folder}")
     gen = {"720p video": generate_video(v720, 1280, 720, n720),
-           "1080p folder": generate_folder(folder, 1920, 1080, n1080),
+           "1080p folder": generate_folder(folder, 1920, 1080, n_folder),
            "1080p video": generate_video(v1080, 1920, 1080, n1080)}
     print("generation seconds (0 = reused):", json.dumps({k: round(v) for k, v in gen.items()}), file=sys.stderr)
     gop720, gop1080 = keyframe_interval(v720), keyframe_interval(v1080)
     for label, path, kind, prop in [
             (f"720p mp4v, {args.minutes_720p:g} min", v720, f"mp4v, keyframe every {gop720:.0f}", 0),
             (f"1080p mp4v, {args.minutes:g} min", v1080, f"mp4v, keyframe every {gop1080:.0f}", PROPAGATE_FRAMES),
-            (f"1080p JPEG folder, {n1080} names", folder, f"JPEG q90 ({DISTINCT_FRAMES} distinct files)", 0)]:
+            (f"1080p JPEG folder, {args.folder_minutes:g} min", folder, f"JPEG q90 ({DISTINCT_FRAMES} distinct files)", 0)]:
         print(f"measuring {label} ...", file=sys.stderr, flush=True)
         r = measure_in_child(path, prop, os.path.join(args.work, "bench.taproj") if prop else None)
         results["rows"][label] = (r, kind)
