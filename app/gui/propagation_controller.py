@@ -19,13 +19,13 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 import trackers
 from trackers.base import ScoreMap, Tracker, TrackerError
 
-from .map_history import MapHistory
+from .map_history import DEFAULT_MAX_FRAMES, DEFAULT_MAX_MB, MapHistory
 from .worker import PropagationWorker, WorkerThread
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,17 @@ class ReusedTracker(Tracker):
         """The controller owns the inner tracker's lifetime."""
 
 
+def history_from_settings(settings: QSettings | None = None) -> MapHistory:
+    """Map history sized by ``map_history/max_frames`` and ``map_history/max_mb`` (defaults 300 / 200 MB)."""
+    s = settings if settings is not None else QSettings("TrackAssist", "TrackAssist")
+    try:
+        return MapHistory(int(s.value("map_history/max_frames", DEFAULT_MAX_FRAMES)),
+                          float(s.value("map_history/max_mb", DEFAULT_MAX_MB)))
+    except (TypeError, ValueError) as exc:
+        log.warning("ignoring bad map history settings: %s", exc)
+        return MapHistory()
+
+
 class PropagationController(QObject):
     started = Signal()
     progress = Signal(int, int, float, float)   # done, total, frames/s, ETA seconds (nan = unknown)
@@ -96,7 +107,7 @@ class PropagationController(QObject):
     def __init__(self, state, parent=None, history: MapHistory | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.history = history if history is not None else MapHistory()
+        self.history = history if history is not None else history_from_settings()
         state.map_history = self.history
         # (name, device) -> Tracker; tests replace it to inject a fake tracker.
         self.tracker_factory = lambda name, device: trackers.create(name, device=device)

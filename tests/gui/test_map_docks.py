@@ -138,3 +138,25 @@ def test_docks_follow_the_run_live(app_setup, qtbot):
     docks.docks["response"].live_box.setChecked(False)
     assert not docks.follow_live and docks.docks["candidates"].live_box.isChecked() is False
     assert docks.docks["response"].frame is None
+
+
+def test_map_history_bounds_and_settings(tmp_path):
+    from app.gui.propagation_controller import history_from_settings
+
+    history = MapHistory(max_frames=100, max_mb=1.0)        # 1 MB: room for four 250x250 float maps (250 kB)
+    for f in range(5):
+        history.put(7, f, {"big": ScoreMap(np.full((250, 250), f, np.float32), (0, 0, 10, 10))})
+    assert history.frames(7) == [1, 2, 3, 4] and history.nbytes <= 1024 * 1024
+    assert history.get(7, 0) is None and history.get(7, 3)["big"].data[0, 0] == 3
+    history.get(7, 1)                                       # used: now the most recent
+    history.put(7, 5, {"big": ScoreMap(np.zeros((250, 250), np.float32), (0, 0, 10, 10))})
+    assert history.frames(7) == [1, 3, 4, 5]                # least recently used (2) went first
+    history.discard(7, {3})
+    assert history.frames(7) == [1, 4, 5]
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    settings.setValue("map_history/max_frames", 42)
+    settings.setValue("map_history/max_mb", 12.5)
+    h = history_from_settings(settings)
+    assert (h.max_frames, h.max_bytes) == (42, int(12.5 * 1024 * 1024))
+    settings.setValue("map_history/max_frames", "lots")
+    assert history_from_settings(settings).max_frames == 300
