@@ -195,13 +195,17 @@ class MapDock(QDockWidget):
         self.overlay_button.setEnabled(self.kind == "score")
         self.stack.setEnabled(True)
 
-    def show_missing(self, track_id: int, frame: int) -> None:
+    def show_missing(self, track_id: int, frame: int, produced: bool = True) -> None:
+        """Nothing to show; ``produced`` says whether this object's tracker ever made this map."""
         self.track_id, self.frame = track_id, None
         self.score_view.clear()
         self.box_view.clear()
         self.setWindowTitle(self.name)
-        self.info.setText(f"no '{self.name}' for object {track_id} at frame {frame} "
-                          "(not tracked yet, or older than the map history keeps)")
+        if produced:
+            self.info.setText(f"no '{self.name}' for object {track_id} at frame {frame} "
+                              "(not tracked yet, or older than the map history keeps)")
+        else:
+            self.info.setText(f"object {track_id}'s tracker has produced no '{self.name}' map")
 
     def _on_hover(self, scene_pos) -> None:
         text = self.score_view.readout(scene_pos)
@@ -291,9 +295,10 @@ class MapDocks(QObject):
         maps = history.get(track_id, frame) or {}
         for name, item in maps.items():
             self.ensure_dock(name).show_item(track_id, frame, item)
+        produced = set(history.names(track_id))
         for name, dock in self.docks.items():
             if name not in maps:
-                dock.show_missing(track_id, frame)
+                dock.show_missing(track_id, frame, produced=name in produced)
 
     def ensure_dock(self, name: str) -> MapDock:
         dock = self.docks.get(name)

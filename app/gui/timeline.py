@@ -270,6 +270,7 @@ class TimelineWidget(QWidget):
         self.threshold_line.sigPositionChanged.connect(lambda line: self.set_threshold(line.value()))
         self.playhead = pg.InfiniteLine(0, angle=90, movable=True, pen=pg.mkPen("w"))
         self.playhead.sigPositionChanged.connect(lambda line: self.state.set_frame(int(round(line.value()))))
+        self.plot.scene().sigMouseClicked.connect(self._on_plot_clicked)
         self.plot.addItem(self.threshold_line)
         self.plot.addItem(self.playhead)
         lay = QVBoxLayout(self)
@@ -278,6 +279,14 @@ class TimelineWidget(QWidget):
         lay.addLayout(top)
         lay.addWidget(scroll)
         lay.addWidget(self.plot, 1)      # spare height goes to the plot, not to empty strip rows
+
+    def _on_plot_clicked(self, event) -> None:
+        """A click in the score plot seeks to that frame (dragging the lines is handled by the lines)."""
+        if event.button() != Qt.LeftButton or event.isAccepted():
+            return
+        vb = self.plot.getPlotItem().getViewBox()
+        if vb.sceneBoundingRect().contains(event.scenePos()):
+            self.state.set_frame(int(round(vb.mapSceneToView(event.scenePos()).x())))
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
         b = QToolButton(self)

@@ -160,3 +160,15 @@ def test_map_history_bounds_and_settings(tmp_path):
     assert (h.max_frames, h.max_bytes) == (42, int(12.5 * 1024 * 1024))
     settings.setValue("map_history/max_frames", "lots")
     assert history_from_settings(settings).max_frames == 300
+
+
+def test_docks_say_when_the_active_object_has_no_such_map(app_setup, qtbot):
+    state, store, tid, controller, docks, window, settings = app_setup
+    with qtbot.waitSignal(controller.finished, timeout=20000):
+        controller.propagate(+1, mode="range", stop=2)
+    other = store.add_object("other")
+    state.set_object(other)
+    assert "tracker has produced no 'response' map" in docks.docks["response"].info.text()
+    state.set_object(tid)
+    state.set_frame(2)
+    assert docks.docks["response"].frame == 2

@@ -1,7 +1,7 @@
 """Timeline: strips follow the store incrementally, navigation lands on the right frames, clicks seek."""
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 from app.core.model import FrameAnnotation
 from app.core.store import ProjectStore
@@ -86,6 +86,15 @@ def test_click_and_drag_on_strips_seeks_and_scrubber_follows(project, qtbot):
     assert timeline.playhead.value() == 20
     timeline.spin.setValue(33)
     assert state.current_frame == 33
+    # a click in the score plot seeks to the frame under the mouse
+    timeline.resize(900, 300)
+    qtbot.wait(50)
+    vb = timeline.plot.getPlotItem().getViewBox()
+    vb.setXRange(0, 39, padding=0)
+    qtbot.wait(20)
+    scene_pos = vb.mapViewToScene(QPointF(12, 0.3))
+    qtbot.mouseClick(timeline.plot.viewport(), Qt.LeftButton, pos=timeline.plot.mapFromScene(scene_pos))
+    assert state.current_frame == 12
     # painting a long video stays column-based: the strip image is at most as wide as the widget
     img = timeline.strips[0].image(200, 0.5, ())
     assert img.width() <= 200
