@@ -291,6 +291,9 @@ class PropagationController(QObject):
         if ann is None or ann.absent or (ann.box is None and ann.mask_rle is None):
             st.message.emit(f"frame {job.start} has no box or mask for object {job.track_id} to start from")
             return False
+        if job.kind == "propagate" and self._planned(job) == 0:
+            st.message.emit(f"nothing to propagate from frame {job.start}: the next frame is a keyframe or the end")
+            return False
         cancel = core.CancelToken()
         worker = PropagationWorker(job.track_id, self._job_factory(job), st.video.clone(), cancel,
                                    total=self._estimate_total(job), history=self.history,
@@ -326,14 +329,18 @@ class PropagationController(QObject):
 
     def _estimate_total(self, job: Job) -> int:
         """Frames the run will report (the core plans them; a failing plan fails in the worker)."""
-        from app.core import propagation as core
-
         if job.kind == "between":
             return max(1, 2 * (job.last - job.first - 1))     # a forward pass, then the fused backward pass
+        return max(1, self._planned(job) or 0)
+
+    def _planned(self, job: Job) -> int | None:
+        """Frames a propagate job will visit; None when the core refuses the request (the worker reports why)."""
+        from app.core import propagation as core
+
         try:
-            return max(1, len(core.planned_frames(self.state.video, self.state.store, self._request(job))))
+            return len(core.planned_frames(self.state.video, self.state.store, self._request(job)))
         except Exception:
-            return 1
+            return None
 
     def _request(self, job: Job):
         from app.core import propagation as core

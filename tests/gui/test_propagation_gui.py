@@ -207,6 +207,11 @@ def test_track_one_frame_and_between_keyframes(setup, qtbot):
     frames = tracker_frames(store, tid)
     assert sorted(frames) == list(range(1, 16))
     assert np.mean([iou(frames[f].box, clip.box(f)) for f in frames]) > 0.5
+    # the next frame is a keyframe: nothing to do, said in a message, no run started
+    state.set_frame(15)
+    with qtbot.waitSignal(state.message, timeout=1000) as msg:
+        assert not controller.propagate(+1, mode="to_keyframe")
+    assert "nothing to propagate" in msg.args[0] and not controller.running
     # no keyframe after frame 20: "both ways" refuses with a message instead of starting
     state.set_frame(20)
     with qtbot.waitSignal(state.message, timeout=1000):
