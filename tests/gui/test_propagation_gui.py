@@ -1,4 +1,5 @@
 """Background propagation from the GUI: forward/backward with CSRT, cancel, corrections, failures."""
+import threading
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ from app.core.store import ProjectStore
 from app.core.video import open_video
 from app.gui.propagation_controller import PropagationController, PropagationStatusWidget
 from app.gui.state import AppState
+import trackers
 from trackers.base import Tracker, TrackResult
 from trackers.data.synthetic import SyntheticClip
 
@@ -29,10 +31,13 @@ class HoldTracker(Tracker):
 
     name = "hold"
 
-    def __init__(self, delay=0.0, fail_at=None):
+    def __init__(self, delay=0.0, fail_at=None, gate_at=None):
         super().__init__()
         self.delay, self.fail_at = delay, fail_at
         self.inits = self.reinits = self.calls = 0
+        # With gate_at, the call after that many calls waits until the test opens
+        # the gate (after its correction), so no test depends on thread timing.
+        self.gate_at, self.gate = gate_at, threading.Event()
 
     def _init(self, frame, box, mask, info):
         self.inits += 1
@@ -46,8 +51,28 @@ class HoldTracker(Tracker):
         self.calls += 1
         if self.fail_at is not None and self.calls >= self.fail_at:
             raise RuntimeError("tracker exploded on purpose")
+        if self.gate_at is not None and self.calls == self.gate_at + 1:
+            self.gate.wait(timeout=20)
         time.sleep(self.delay)
         return TrackResult(self.box, 0.7)
+
+
+class SlowTracker(Tracker):
+    """A real CSRT slowed down, so a correction reliably lands while the run is going."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.inner, self.delay = trackers.create("csrt"), delay
+
+    def _init(self, frame, box, mask, info):
+        self.inner.init(frame, box, mask, info)
+
+    def reinit(self, frame, box=None, mask=None, info=None):
+        self.inner.reinit(frame, box, mask, info)
+
+    def track(self, frame, info=None):
+        time.sleep(self.delay)
+        return self.inner.track(frame, info)
 
 
 @pytest.fixture
@@ -127,7 +152,7 @@ def test_cancel_keeps_done_frames_and_writes_nothing_after(setup, qtbot):
 
 def test_correction_while_running_restarts_from_the_corrected_frame(setup, qtbot):
     clip, state, store, tid, controller = setup
-    hold = HoldTracker(delay=0.04)
+    hold = HoldTracker(delay=0.01, gate_at=10)
     controller.tracker_factory = lambda name, device: hold
     first, corrected = (20.0, 20.0, 30.0, 30.0), (60.0, 50.0, 40.0, 30.0)
     store.put(tid, 0, FrameAnnotation(box=first))
@@ -139,6 +164,7 @@ def test_correction_while_running_restarts_from_the_corrected_frame(setup, qtbot
         if f == 10:
             store.put(tid, 6, FrameAnnotation(box=corrected))
             state.humanEdit.emit(tid, 6)
+            hold.gate.set()
 
     controller.frameDone.connect(correct_at_tenth)
     controller.propagate(+1, mode="to_end")
@@ -234,7 +260,7 @@ def test_set_tracker_per_object(setup, qtbot):
 
 def test_correction_ahead_of_the_run_is_picked_up_without_restart(setup, qtbot):
     clip, state, store, tid, controller = setup
-    hold = HoldTracker(delay=0.04)
+    hold = HoldTracker(delay=0.01, gate_at=3)
     controller.tracker_factory = lambda name, device: hold
     first, corrected = (20.0, 20.0, 30.0, 30.0), (60.0, 50.0, 40.0, 30.0)
     store.put(tid, 0, FrameAnnotation(box=first))
@@ -245,6 +271,7 @@ def test_correction_ahead_of_the_run_is_picked_up_without_restart(setup, qtbot):
         if f == 3:
             store.put(tid, 24, FrameAnnotation(box=corrected))
             state.humanEdit.emit(tid, 24)
+            hold.gate.set()
 
     controller.frameDone.connect(correct_ahead)
     with qtbot.waitSignal(controller.finished, timeout=60000):
@@ -262,6 +289,8 @@ def test_correction_during_between_run_splits_it_at_the_corrected_frame(setup, q
     restarted, finished = [], []
     controller.restarted.connect(lambda t, f: restarted.append(f))
     controller.finished.connect(finished.append)
+
+    controller.tracker_factory = lambda name, device: SlowTracker(0.05)
 
     def correct(t, f):
         if f == 3 and not restarted:
