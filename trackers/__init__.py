@@ -8,5 +8,7 @@ register("kcf", "trackers.baselines.opencv:OpenCVTracker", "OpenCV KCF (kernelis
 register("mil", "trackers.baselines.opencv:OpenCVTracker", "OpenCV MIL (multiple-instance learning)", kind="mil", uses_torch=False)
 register("interpolation", "trackers.baselines.interpolation:InterpolationTracker",
          "linear interpolation between human keyframes (CVAT/VATIC baseline)", uses_torch=False)
+register("csrt-grabcut", "trackers.baselines.grabcut:CSRTGrabCutTracker",
+         "CSRT box + GrabCut inside the box every frame (mask baseline)", produces_masks=True, uses_torch=False)
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]
