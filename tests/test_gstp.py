@@ -1,0 +1,137 @@
+"""GSTP: SiamRCNN heads, anchors and loss, motion HRNet and its inputs, training pairs, the shipped tracker
+(whole-frame re-acquisition after the target leaves the view, absence while away, maps, corrections)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import trackers
+from trackers.base import BoxSet, ScoreMap, TrackerError
+from trackers.data.synthetic import SyntheticClip
+from trackers.gstp.features import STRIDE, FrameGeometry
+from trackers.gstp.losses import siamrcnn_loss
+from trackers.gstp.model import SiamRCNN
+from trackers.gstp.motion import MotionHRNet, gaussian_maps, motion_input
+from trackers.gstp.motion_data import SyntheticTrajectories
+from trackers.gstp.pairs import PairSampler
+from trackers.ops import box_iou, iou_xywh
+
+torch.set_num_threads(1)
+
+
+# --- geometry and model pieces -------------------------------------------------
+def test_frame_geometry_grid_covers_resized_frame_and_boxes_round_trip():
+    g = FrameGeometry.of(640, 360, 384)
+    assert (g.in_width, g.in_height) == (384, 224) and g.grid == (14, 24)
+    assert g.in_width % STRIDE == 0 and g.in_height % STRIDE == 0
+    box = np.array([100.0, 50.0, 64.0, 32.0])
+    np.testing.assert_allclose(g.to_frame(g.to_input(box)), box, rtol=1e-5)
+    portrait = FrameGeometry.of(360, 480, 384)
+    assert portrait.in_height == 384 and portrait.in_width == 288
+
+
+def test_anchors_follow_template_shape_and_cell_centres():
+    net = SiamRCNN()
+    anchors = net.anchors((3, 4), torch.tensor([[40.0, 20.0]]))
+    assert anchors.shape == (1, 3 * 4 * net.num_anchors, 4)
+    first_cell = anchors[0, :net.num_anchors]
+    centres = (first_cell[:, :2] + first_cell[:, 2:]) / 2
+    torch.testing.assert_close(centres, torch.full_like(centres, STRIDE / 2))
+    # the middle anchor (scale 1, ratio 1) is the template's own size
+    mid = first_cell[net.num_anchors // 2]
+    torch.testing.assert_close(mid[2:] - mid[:2], torch.tensor([40.0, 20.0]))
+
+
+def test_rpn_layout_matches_anchor_order():
+    torch.manual_seed(0)
+    net = SiamRCNN().eval()
+    fused = torch.randn(1, 64, 3, 5)
+    cls, reg = net.rpn(fused)
+    k = net.num_anchors
+    assert cls.shape == (1, 3 * 5 * k, 2) and reg.shape == (1, 3 * 5 * k, 4)
+    raw = net.rpn_cls(fused)  # (1, 2k, 3, 5): anchor a of cell (i, j) has channels 2a, 2a+1
+    i, j, a = 2, 3, 4
+    torch.testing.assert_close(cls[0, (i * 5 + j) * k + a], raw[0, 2 * a:2 * a + 2, i, j])
+
+
+def test_fusion_responds_to_the_template_object():
+    """Correlating with the template's own features peaks near the template position (random heads)."""
+    torch.manual_seed(0)
+    net = SiamRCNN().eval()
+    feats = torch.randn(1, 112, 10, 12) * 0.1
+    feats[0, :, 4:7, 6:9] += torch.randn(112, 1, 1).abs() * 3  # a distinctive object
+    kernel = net.template_kernel(feats, torch.tensor([[6 * 16.0, 4 * 16.0, 9 * 16.0, 7 * 16.0]]))
+    x = net.adjust_search(feats)
+    corr = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1)).reshape(1, -1, 12, 14),
+                                      kernel.reshape(-1, 1, 3, 3), groups=kernel.shape[1]).sum(1)[0]
+    r, c = divmod(int(corr.argmax()), corr.shape[1])
+    assert 4 <= r <= 6 and 6 <= c <= 8
+
+
+def _fake_cache(seed: int, n: int = 12, h: int = 12, w: int = 16) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    boxes = torch.tensor([[40.0 + 5 * i, 50.0, 48.0, 40.0] for i in range(n)])
+    boxes[3] = float("nan")  # one absent frame
+    return {"feats": torch.randn(n, 112, h, w, generator=g).half(), "feat_index": torch.arange(n),
+            "boxes": boxes, "thumbs": torch.zeros(n, 64, 64, 3, dtype=torch.uint8), "size": (w * 16, h * 16)}
+
+
+def test_pairs_keep_target_in_crop_and_loss_trains():
+    sampler = PairSampler([_fake_cache(0), _fake_cache(1)], crop=10, seed=0)
+    batch = sampler.batch(8)
+    assert batch.search.shape == (8, 112, 10, 10) and batch.template.shape == (8, 112, 10, 10)
+    present = torch.isfinite(batch.search_box).all(1)
+    assert present.any()
+    centres = (batch.search_box[present, :2] + batch.search_box[present, 2:]) / 2
+    assert (centres >= 0).all() and (centres <= 160).all()
+    torch.manual_seed(0)
+    net = SiamRCNN()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    fixed = sampler.batch(4)
+    for _ in range(15):
+        loss, parts = siamrcnn_loss(net, fixed, gen)
+        assert torch.isfinite(loss) and set(parts) == {"rpn_cls", "rpn_reg", "roi_cls", "roi_reg"}
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+# --- motion model ------------------------------------------------------------------
+def test_gaussian_maps_peak_where_asked_and_blank_for_unknown():
+    maps = gaussian_maps(np.array([[10.5, 20.5], [np.nan, np.nan]]), 64)
+    assert maps.shape == (2, 64, 64)
+    assert np.unravel_index(maps[0].argmax(), maps[0].shape) == (20, 10) and maps[0].max() == pytest.approx(1.0)
+    assert maps[1].max() == 0
+    x = motion_input(np.zeros((64, 64, 3), np.uint8), np.array([[5, 5], [6, 6], [7, 7]], np.float32))
+    assert x.shape == (6, 64, 64) and np.allclose(x[:3], -1.0)
+
+
+def test_motion_hrnet_shapes_and_all_branches_matter():
+    torch.manual_seed(0)
+    net = MotionHRNet(history=4).eval()
+    x = torch.randn(2, 7, 64, 64)
+    with torch.no_grad():
+        out = net(x)
+        assert out.shape == (2, 64, 64)
+        # the history channels reach the output
+        x2 = x.clone()
+        x2[:, 3:] = 0
+        assert not torch.allclose(net(x2), out)
+
+
+@pytest.mark.parametrize("kind", SyntheticTrajectories.KINDS)
+def test_synthetic_trajectories_target_is_the_current_position(kind):
+    s = SyntheticTrajectories(history=8, seed=3)
+    x, y = s.sample(kind)
+    assert x.shape == (11, 64, 64) and y.shape == (64, 64) and y.max() > 0.9
+    known = [k for k in range(8) if x[3 + k].max() > 0.5]
+    assert len(known) >= (1 if kind == "gap" else 8)
+    # the last known past position is close to the current one (motion is smooth)
+    last = np.unravel_index(x[3 + known[-1]].argmax(), (64, 64))
+    now = np.unravel_index(y.argmax(), (64, 64))
+    assert np.hypot(last[0] - now[0], last[1] - now[1]) < 20
