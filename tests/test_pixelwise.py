@@ -1,0 +1,138 @@
+"""Pixel-wise tracker: ConvLSTM, M-CNN, losses, geometry, and the shipped weights on a synthetic clip."""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+from trackers.data.synthetic import SyntheticClip
+from trackers.ops import crop_square, warp_crop
+from trackers.pixelwise import data as D
+from trackers.pixelwise.convlstm import ConvLSTM, ConvLSTMCell
+from trackers.pixelwise.core import paste_roi, weighted_centroid
+from trackers.pixelwise.global_model import (BURN_IN, GlobalModel, global_loss, render_anchor, roi_from_theta,
+                                             theta_from_box)
+from trackers.pixelwise.local_model import FEAT_SIZE, HIDDEN, ROI_SIZE, LocalModel, local_loss, total_variation
+from trackers.pixelwise.weights import DEFAULT_WEIGHTS, PixelwiseNet
+
+
+def test_convlstm_cell_shapes_and_state_carry():
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(5, 7, (6, 6))
+    x = torch.randn(2, 5, 6, 6)
+    h, c = cell(x, cell.zero_state(2))
+    assert h.shape == c.shape == (2, 7, 6, 6)
+    assert h.abs().max() < 1                          # o * tanh(c)
+    # the state carries: the same input after a different history gives a different output
+    h2, c2 = cell(x, (h, c))
+    h2b, _ = cell(x, cell.zero_state(2))
+    assert not torch.allclose(h2, h2b)
+    assert torch.allclose(h2b, h)                     # and the cell is a pure function of (x, state)
+    with pytest.raises(ValueError):
+        cell(torch.randn(1, 5, 7, 7), cell.zero_state(1))
+    stack = ConvLSTM(5, 7, (6, 6), layers=2)
+    out, state = stack(x, stack.zero_state(2))
+    assert out.shape == (2, 7, 6, 6) and len(state) == 2 and torch.equal(out, state[1][0])
+
+
+def test_mcnn_initial_state_from_a_mask():
+    torch.manual_seed(0)
+    model = LocalModel()
+    feats = torch.randn(2, 112, FEAT_SIZE, FEAT_SIZE) * 3
+    mask = torch.zeros(2, 1, ROI_SIZE, ROI_SIZE)
+    mask[:, :, 60:130, 50:140] = 1
+    state = model.init_state(feats, mask)
+    assert len(state) == 2
+    for h, c in state:
+        assert h.shape == c.shape == (2, HIDDEN, FEAT_SIZE, FEAT_SIZE)
+        for s in (h, c):
+            assert s.min() >= -1 and s.max() <= 1          # tanh output
+    # the mask matters: another mask, another memory
+    other = model.init_state(feats, torch.roll(mask, 40, dims=-1))
+    assert not torch.allclose(state[1][1], other[1][1])
+    logits, _ = model.step(feats, state)
+    assert logits.shape == (2, 1, ROI_SIZE, ROI_SIZE)
+
+
+def test_local_loss_is_eq2():
+    logits = torch.zeros(1, 2, 1, 8, 8)
+    target = torch.zeros(1, 2, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    loss, parts = local_loss(logits, target, tv_lambda=0.0)
+    assert loss.item() == pytest.approx(64 * np.log(2), rel=1e-5)      # summed over pixels, mean over frames
+    square = torch.zeros(8, 8)
+    square[2:6, 2:6] = 1
+    assert total_variation(square).item() == 16                         # perimeter of a 4x4 square
+    big = torch.full((1, 1, 1, 8, 8), -30.0)
+    big[..., ::2, :] = 30.0                                             # stripes: TV = 7 * 8 = 56
+    _, p = local_loss(big, torch.zeros_like(big), tv_lambda=1.0, tv_beta=10.0)
+    l1, _ = local_loss(big, torch.zeros_like(big), tv_lambda=1.0, tv_beta=10.0)
+    l0, _ = local_loss(big, torch.zeros_like(big), tv_lambda=0.0)
+    assert p["tv"] == pytest.approx(56, rel=1e-3) and (l1 - l0).item() == pytest.approx(10.0, rel=1e-4)  # min(beta, V)
+
+
+def test_theta_geometry_round_trip_and_anchor_render():
+    W, H = 640, 360
+    box = (300.0, 100.0, 80.0, 50.0)
+    th = theta_from_box(box, W, H)
+    (cx, cy), side = roi_from_theta(th, W, H)
+    assert (cx, cy) == pytest.approx((340, 125), abs=1e-3) and side == pytest.approx(160, rel=1e-4)
+    anchor = render_anchor(torch.tensor(th), torch.tensor(W / H), 64).numpy()
+    ys, xs = np.nonzero(anchor > 0.5)
+    # a square of 80 px: 8 of 64 columns of a 640-wide frame, 14 of 64 rows of a 360-high frame
+    assert abs((xs.max() - xs.min() + 1) - 8) <= 1 and abs((ys.max() - ys.min() + 1) - 14) <= 1
+    assert abs(xs.mean() - 340 / 10 + 0.5) < 1 and abs(ys.mean() - 125 / (360 / 64) + 0.5) < 1
+
+
+def test_global_model_shapes_and_loss_counts_after_burn_in():
+    torch.manual_seed(0)
+    model = GlobalModel()
+    maps = torch.rand(2, 6, 1, model.map_size, model.map_size)
+    aspect = torch.tensor([1.5, 0.75])
+    thetas = model(maps, aspect, warmup=BURN_IN)
+    assert thetas.shape == (2, BURN_IN + 6, 3)
+    targets = torch.zeros(2, BURN_IN + 6, model.map_size, model.map_size)
+    tt = torch.zeros(2, BURN_IN + 6, 3)
+    valid = torch.ones(2, BURN_IN + 6, dtype=torch.bool)
+    loss, _ = global_loss(thetas, targets, tt, aspect, valid)
+    # changing a burn-in prediction does not change the loss; changing a later one does
+    early, late = thetas.clone(), thetas.clone()
+    early[:, 0] += 5
+    late[:, BURN_IN + 2] += 5
+    assert global_loss(early, targets, tt, aspect, valid)[0].item() == pytest.approx(loss.item(), rel=1e-6)
+    assert global_loss(late, targets, tt, aspect, valid)[0].item() > loss.item() + 0.1
+
+
+def test_paste_roi_inverts_the_crop_and_centroid_is_eq5():
+    mask = np.zeros((120, 200), bool)
+    mask[40:70, 90:130] = True
+    t = crop_square((110, 55), 80, 64)
+    roi = D.crop_mask(mask, t).astype(np.float32)
+    back = paste_roi(roi, t, 120, 200) > 0.5
+    assert (back & mask).sum() / (back | mask).sum() > 0.9
+    cx, cy = weighted_centroid(roi, t)
+    assert cx == pytest.approx(110, abs=1.0) and cy == pytest.approx(55, abs=1.0)
+
+
+def test_step4_replaces_one_roi_with_another_clip_and_zero_target():
+    rng = np.random.default_rng(0)
+
+    def seq(value, n=12):
+        return {"feats": torch.full((n, 112, FEAT_SIZE, FEAT_SIZE), float(value)).half(),
+                "targets": torch.ones(n, ROI_SIZE, ROI_SIZE, dtype=torch.bool),
+                "index": torch.tensor([i // 2 for i in range(n)]), "centred": torch.tensor([i % 2 == 1 for i in range(n)])}
+
+    seqs = [seq(1), seq(2)]
+    wins = [D.windows(s, 3) for s in seqs]
+    assert all(wins)
+    f0, m0, fs, ts = D.draw_local_batch(seqs, wins, 6, rng, replace=True)
+    assert fs.shape == (6, 3, 112, FEAT_SIZE, FEAT_SIZE) and ts.shape == (6, 3, 1, ROI_SIZE, ROI_SIZE)
+    for b in range(6):
+        own = f0[b, 0, 0, 0]
+        foreign = [t for t in range(3) if fs[b, t, 0, 0, 0] != own]
+        assert len(foreign) == 1 and ts[b, foreign[0]].sum() == 0
+        assert all(ts[b, t].all() for t in range(3) if t != foreign[0])

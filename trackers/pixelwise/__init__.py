@@ -1,0 +1,1 @@
+"""Pixel-wise tracker: ConvLSTM local segmentation + global attention (see :mod:`.tracker`)."""

@@ -1,0 +1,121 @@
+"""Algorithm 1 (two-stage tracking) and the 1-stage variant, on numpy frames.
+
+Shared by the product tracker (:mod:`.tracker`) and the iterative training's
+roll-outs (:mod:`.train_stages`), so training sees exactly what inference does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..base import box_from_mask
+from ..ops import CropTransform, crop_square, warp_crop
+from .data import crop_mask, map_of_mask, trunk_features
+from .global_model import BURN_IN, MAP_SIZE, render_anchor, roi_from_theta, theta_from_box
+from .local_model import ROI_SIZE
+
+
+def paste_roi(prob: np.ndarray, t: CropTransform, height: int, width: int) -> np.ndarray:
+    """ROI probability map -> full-frame map (zero outside the ROI: §2 assumes the ROI holds the object)."""
+    full = np.zeros((height, width), np.float32)
+    x0, y0 = max(0, int(np.floor(t.x0))), max(0, int(np.floor(t.y0)))
+    side = t.out_size / t.scale
+    x1, y1 = min(width, int(np.ceil(t.x0 + side))), min(height, int(np.ceil(t.y0 + side)))
+    if x1 <= x0 or y1 <= y0:
+        return full
+    # dst pixel (j, i) of the sub-rectangle is frame point (x0 + j + .5, y0 + i + .5) -> patch index
+    m = np.array([[t.scale, 0, (x0 + 0.5 - t.x0) * t.scale - 0.5],
+                  [0, t.scale, (y0 + 0.5 - t.y0) * t.scale - 0.5]], np.float64)
+    full[y0:y1, x0:x1] = cv2.warpAffine(prob.astype(np.float32), m, (x1 - x0, y1 - y0),
+                                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return full
+
+
+def weighted_centroid(prob: np.ndarray, t: CropTransform) -> tuple[float, float] | None:
+    """Eq. 5 on a ROI probability map, returned in frame pixels."""
+    total = float(prob.sum())
+    if total <= 1e-6:
+        return None
+    ys, xs = np.mgrid[0:prob.shape[0], 0:prob.shape[1]]
+    cx, cy = float((prob * xs).sum() / total) + 0.5, float((prob * ys).sum() / total) + 0.5
+    return tuple(t.points_to_frame(np.array([cx, cy])))
+
+
+@dataclass
+class StepOutput:
+    roi: CropTransform
+    roi_prob: np.ndarray          # ROI_SIZE x ROI_SIZE
+    prob: np.ndarray              # full frame
+    mask: np.ndarray              # full frame bool
+    theta: np.ndarray | None      # the global model's raw theta_t (None in 1-stage mode)
+    theta_used: np.ndarray | None
+    feats: torch.Tensor           # ROI trunk features (for roll-outs)
+
+
+class PixelwiseCore:
+    """State of one track.  ``mode`` is ``"2stage"`` (Algorithm 1) or ``"1stage"`` (Eq. 5, fixed ROI size)."""
+
+    def __init__(self, net, trunk, mode: str = "2stage", beta: float = 0.8, threshold: float = 0.5,
+                 device: str = "cpu") -> None:
+        if mode not in ("2stage", "1stage"):
+            raise ValueError(f"mode must be '2stage' or '1stage', got {mode!r}")
+        self.net, self.trunk, self.mode = net, trunk, mode
+        self.beta, self.threshold, self.device = float(beta), float(threshold), device
+
+    @torch.no_grad()
+    def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
+        H, W = frame.shape[:2]
+        self.size = (H, W)
+        self.aspect = torch.tensor([W / H], dtype=torch.float32, device=self.device)
+        self.pad = tuple(float(v) for v in frame.reshape(-1, 3).mean(0))
+        box = box_from_mask(mask)
+        self.theta_old = theta_from_box(box, W, H)
+        centre, side = roi_from_theta(self.theta_old, W, H)
+        t = crop_square(centre, side, ROI_SIZE)
+        self.fixed_side = side
+        feats = trunk_features(self.trunk, [warp_crop(frame, t, self.pad)]).to(self.device)
+        z0 = torch.from_numpy(crop_mask(mask, t)).float()[None, None].to(self.device)
+        self.local_state = self.net.local.init_state(feats, z0)
+        # burn-in (§4): the global LSTM is warmed up on the first map as a static history,
+        # as in training, so its first real prediction already has a history
+        self.prev_map = self._map(mask)
+        self.global_state = self.net.global_.zero_state(1, self.device)
+        for _ in range(BURN_IN):
+            _, self.global_state = self.net.global_.step(self.prev_map, self.aspect, self.global_state)
+        self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, None, t
+        self.init_roi, self.init_feats = t, feats
+
+    def _map(self, mask: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(map_of_mask(mask, MAP_SIZE))[None, None].to(self.device)
+
+    @torch.no_grad()
+    def step(self, frame: np.ndarray) -> StepOutput:
+        H, W = self.size
+        theta = theta_used = None
+        if self.mode == "2stage":
+            th, self.global_state = self.net.global_.step(self.prev_map, self.aspect, self.global_state)
+            theta = th[0].cpu().numpy()
+            theta_used = self.beta * theta + (1 - self.beta) * self.theta_old      # Algorithm 1, line 5
+            self.theta_old = theta_used
+            centre, side = roi_from_theta(theta_used, W, H)
+        else:
+            c = weighted_centroid(self.prev_roi_prob, self.prev_roi) if self.prev_roi_prob is not None else None
+            centre, side = (c if c is not None else self.prev_centre), self.fixed_side
+        t = crop_square(centre, side, ROI_SIZE)
+        feats = trunk_features(self.trunk, [warp_crop(frame, t, self.pad)]).to(self.device)
+        logits, self.local_state = self.net.local.step(feats, self.local_state)
+        roi_prob = torch.sigmoid(logits)[0, 0].cpu().numpy()
+        prob = paste_roi(roi_prob, t, H, W)
+        mask = prob > self.threshold
+        self.prev_map = self._map(mask)
+        self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, roi_prob, t
+        return StepOutput(t, roi_prob, prob, mask, theta, theta_used, feats)
+
+    def attention_map(self, theta: np.ndarray) -> np.ndarray:
+        """The transformed anchor T(theta)(Z_A) on the global model's map (stretched over the frame)."""
+        th = torch.as_tensor(theta, dtype=torch.float32)
+        return render_anchor(th, self.aspect.cpu()[0], MAP_SIZE).numpy()

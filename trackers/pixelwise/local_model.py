@@ -1,0 +1,101 @@
+"""Local segmentation model (§3): ROI features -> F-CNN -> 2-layer ConvLSTM -> deconvolutions.
+
+The paper's VGG pool4 (512 ch at 14x14 for a 224 ROI) is replaced by the frozen
+EfficientNet-Lite0 stride-16 tap (112 ch at 12x12 for a ``ROI_SIZE`` = 192 ROI,
+chosen for CPU speed).  Widths are scaled down from Table 1 for the same reason:
+
+============  =======  ===================================================
+module        paper    here
+============  =======  ===================================================
+F-CNN x2      512      96, 64 (ReLU, tanh out)
+M-CNN x2      1024     128, 4x64 (ReLU, tanh out): h1, c1, h2, c2
+ConvLSTM x2   256      64
+deconv x4     128..1   32, 16, 8, 1 (5x5, stride 2, leaky ReLU; sigmoid out)
+============  =======  ===================================================
+
+M-CNN (§3.2) regresses the initial hidden and memory states from the first
+ROI's features concatenated with its mask; the paper applies the mask inside
+VGG, here the mask (area-downsampled to the feature grid, and dilated first
+to avoid boundary artefacts) is concatenated together with the masked features.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .convlstm import ConvLSTM
+
+ROI_SIZE = 192           # ROI side in pixels fed to the trunk
+STRIDE = 16              # the trunk tap used
+FEAT_SIZE = ROI_SIZE // STRIDE
+TRUNK_CHANNELS = 112     # Lite0 stride-16 tap
+HIDDEN = 64
+
+# Eq. 2 defaults from the paper (§3.3)
+TV_LAMBDA = 1e-4
+TV_BETA = 1000.0
+
+
+class LocalModel(nn.Module):
+    def __init__(self, in_channels: int = TRUNK_CHANNELS, hidden: int = HIDDEN, feat_size: int = FEAT_SIZE) -> None:
+        super().__init__()
+        self.hidden, self.feat_size = hidden, feat_size
+        self.fcnn = nn.Sequential(nn.Conv2d(in_channels, 96, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(96, hidden, 3, padding=1), nn.Tanh())
+        self.mcnn = nn.Sequential(nn.Conv2d(2 * in_channels + 1, 128, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(128, 4 * hidden, 3, padding=1), nn.Tanh())
+        self.lstm = ConvLSTM(hidden, hidden, (feat_size, feat_size), layers=2)
+        chans = (hidden, 32, 16, 8)
+        layers: list[nn.Module] = []
+        for a, b in zip(chans, chans[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 5, stride=2, padding=2, output_padding=1), nn.LeakyReLU(0.1, True)]
+        layers.append(nn.ConvTranspose2d(chans[-1], 1, 5, stride=2, padding=2, output_padding=1))
+        self.deconv = nn.Sequential(*layers)
+
+    @staticmethod
+    def mask_to_grid(mask: torch.Tensor, feat_size: int = FEAT_SIZE, dilate: int = 2) -> torch.Tensor:
+        """``(B, 1, S, S)`` float ROI mask -> dilated, area-downsampled ``(B, 1, f, f)``."""
+        if dilate:
+            k = 2 * int(dilate * mask.shape[-1] / ROI_SIZE) + 1
+            mask = F.max_pool2d(mask, k, stride=1, padding=k // 2)
+        return F.adaptive_avg_pool2d(mask, feat_size)
+
+    def init_state(self, feats: torch.Tensor, mask: torch.Tensor):
+        """M-CNN: first-ROI features ``(B, C, f, f)`` and ROI mask ``(B, 1, S, S)`` -> ConvLSTM state."""
+        m = self.mask_to_grid(mask.float(), feats.shape[-1])
+        out = self.mcnn(torch.cat([feats, feats * m, m], 1))
+        h1, c1, h2, c2 = out.chunk(4, 1)
+        return [(h1, c1), (h2, c2)]
+
+    def step(self, feats: torch.Tensor, state):
+        """One frame: ROI features -> (logits ``(B, 1, S, S)``, new state)."""
+        h, state = self.lstm(self.fcnn(feats), state)
+        return self.deconv(h), state
+
+    def forward(self, feats0: torch.Tensor, mask0: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """Sequence form for training: ``feats`` ``(B, T, C, f, f)`` -> logits ``(B, T, 1, S, S)``."""
+        state = self.init_state(feats0, mask0)
+        out = []
+        for t in range(feats.shape[1]):
+            logits, state = self.step(feats[:, t], state)
+            out.append(logits)
+        return torch.stack(out, 1)
+
+
+def total_variation(prob: torch.Tensor) -> torch.Tensor:
+    """V(y) of Eq. 2, summed over each map: ``(..., H, W)`` -> ``(...)``."""
+    dy = (prob[..., 1:, :] - prob[..., :-1, :]).abs().sum((-2, -1))
+    dx = (prob[..., :, 1:] - prob[..., :, :-1]).abs().sum((-2, -1))
+    return dx + dy
+
+
+def local_loss(logits: torch.Tensor, target: torch.Tensor, tv_lambda: float = TV_LAMBDA,
+               tv_beta: float = TV_BETA) -> tuple[torch.Tensor, dict]:
+    """Eq. 2: per-frame pixel cross-entropy (summed over pixels, averaged over frames and
+    sequences) + ``lambda * min(beta, mean total variation)``.  ``logits``/``target`` ``(B, T, 1, S, S)``."""
+    target = target.to(logits.dtype)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum((-3, -2, -1)).mean()
+    tv = total_variation(torch.sigmoid(logits)[:, :, 0]).mean()
+    loss = ce + tv_lambda * torch.clamp(tv, max=tv_beta)
+    return loss, {"ce": float(ce.detach()), "tv": float(tv.detach())}
