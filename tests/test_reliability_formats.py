@@ -18,7 +18,7 @@ from app.cli.main import main
 from app.core.formats import coco, ytvis
 from app.core.model import FrameAnnotation
 from app.core.store import ProjectStore
-from test_formats_malformed import SMALL, check_only_format_errors
+from test_formats_malformed import GOT_LINE, SMALL, check_only_format_errors
 
 NASTY_NUMBERS = ["1e999", "-1e999", "NaN", "Infinity", "-Infinity", "-0", "1e308", "-1", "0.5", "4294967296",
                  "123456789012345678901234567890123456789", '"7"', '"1e3"', "true", "null", "[]", "{}"]
@@ -91,4 +91,29 @@ def test_malformed_import_leaves_stored_annotations_identical(tmp_path, base_pro
         assert after[:len(before)] == before and len(after) > len(before)
     else:
         assert code == 2 and len(err.splitlines()) == 1 and str(source) in err, err
+        assert after == before
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(GOT_LINE, min_size=1, max_size=5),
+       absence=st.one_of(st.none(), st.lists(st.sampled_from(["0", "1", "2", "x", "", "1e999"]), max_size=6)))
+def test_malformed_got10k_import_leaves_stored_annotations_identical(tmp_path, base_project, capsys, lines, absence):
+    project = tmp_path / "p.taproj"
+    project.write_bytes(open(base_project, "rb").read())
+    before = read_back(str(project))
+    seq = tmp_path / "seq"
+    seq.mkdir(exist_ok=True)
+    for old in seq.iterdir():
+        old.unlink()
+    (seq / "groundtruth.txt").write_text("\n".join(lines))
+    if absence is not None:
+        (seq / "absence.label").write_text("\n".join(absence))
+    capsys.readouterr()
+    code = main(["import", str(seq), "--format", "got10k", "--project", str(project)])
+    err = capsys.readouterr().err.strip()
+    after = read_back(str(project))
+    if code == 0:
+        assert after[:len(before)] == before and len(after) == len(before) + 1
+    else:
+        assert code == 2 and len(err.splitlines()) == 1 and str(seq) in err, err
         assert after == before
