@@ -110,15 +110,18 @@ def test_killed_gui_keeps_every_acknowledged_edit(tmp_path, master_video, seed):
     assert line.startswith("ready"), line
     project = line.split(maxsplit=1)[1].strip()
     last_edit = {}   # frame -> x of the last edit the GUI returned from (and announced)
+    editing = threading.Event()
 
     def collect():
         for text in proc.stdout:
             parts = text.split()
             if parts[:1] == ["edit"]:
                 last_edit[int(parts[1])] = float(parts[2])
+                editing.set()
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
-    kill_after(proc, random.Random(seed).uniform(0.3, 2.0))
+    editing.wait(timeout=60)
+    kill_after(proc, random.Random(seed).uniform(0.1, 1.5))
     reader.join(timeout=10)
     proc.stdout.close()
     assert last_edit, "the GUI made no edit before the kill"
