@@ -3,9 +3,15 @@
 Input: the previous full-frame segmentation map resized to ``MAP_SIZE`` squared
 (64 instead of the paper's 224: CPU training), with two coordinate channels
 added (CoordConv: absolute position is what theta encodes, plain convolutions
-are blind to it).  Four stages of two 3x3 convs + 2x2 max-pool (4, 8, 16, 32; half of Table 1
-channels, Table 1) -> 2-layer ConvLSTM (32 ch at 7x7) -> FC 256 -> concat the
-frame's aspect ratio -> FC 3.
+are blind to it).  Four stages of two 3x3 convs + 2x2 max-pool (4, 8, 16, 32
+channels: half of Table 1) -> 2-layer ConvLSTM (32 ch at 4x4) -> FC 256 -> concat
+the frame's aspect ratio -> FC 3.
+
+Deviation, for CPU training budgets: the FC output is a *correction* added to
+the theta implied by the input map's own moments (:func:`map_theta`: centroid,
+spread; an empty map keeps the last one), instead of theta from scratch.  The
+ConvLSTM still carries the history (motion, scale trend) the correction needs;
+from scratch, the regression did not converge in the minutes a run may take.
 
 theta = (tx, ty, log_s): anchor centre in normalised frame coordinates
 (-1..1 across the width / height) and the log of its side relative to
@@ -60,22 +66,26 @@ class GlobalModel(nn.Module):
             self.fc2.bias.zero_()
 
     def zero_state(self, batch: int, device=None):
-        return self.lstm.zero_state(batch, device)
+        return self.lstm.zero_state(batch, device), None
 
     def step(self, seg_map: torch.Tensor, aspect: torch.Tensor, state):
         """``seg_map`` ``(B, 1, G, G)`` in [0, 1], ``aspect`` ``(B,)`` = W / H -> (theta ``(B, 3)``, state)."""
-        return self._recur(self.encode(seg_map), aspect, state)
+        return self._recur(self.encode(seg_map), map_theta(seg_map, aspect), aspect, state)
 
     def encode(self, seg_map: torch.Tensor) -> torch.Tensor:
         """The conv + pool stack (no recurrence: training runs it on all steps at once)."""
         x = torch.cat([seg_map, coord_channels(len(seg_map), self.map_size, seg_map.device)], 1)
         return self.convs(x)
 
-    def _recur(self, feats: torch.Tensor, aspect: torch.Tensor, state):
-        h, state = self.lstm(feats, state)
+    def _recur(self, feats: torch.Tensor, base: tuple[torch.Tensor, torch.Tensor], aspect: torch.Tensor, state):
+        lstm_state, prev_base = state
+        base_theta, present = base
+        if prev_base is not None:      # an empty map (target lost) keeps the last base
+            base_theta = torch.where(present[:, None], base_theta, prev_base)
+        h, lstm_state = self.lstm(feats, lstm_state)
         f = self.fc1(h.flatten(1))
-        theta = self.fc2(torch.cat([f, torch.log(aspect.to(f.dtype))[:, None]], 1))
-        return theta, state
+        delta = self.fc2(torch.cat([f, torch.log(aspect.to(f.dtype))[:, None]], 1))
+        return base_theta + delta, (lstm_state, base_theta)
 
     def forward(self, maps: torch.Tensor, aspect: torch.Tensor, warmup: int = 0) -> torch.Tensor:
         """``maps`` ``(B, T, 1, G, G)`` (Z_{0..T-1}) -> thetas ``(B, warmup + T, 3)``.
@@ -84,12 +94,36 @@ class GlobalModel(nn.Module):
         inference does too); its features are computed once."""
         B, T = maps.shape[:2]
         feats = self.encode(maps.flatten(0, 1)).unflatten(0, (B, T))
+        bt, bp = map_theta(maps.flatten(0, 1), aspect.repeat_interleave(T))
+        bt, bp = bt.unflatten(0, (B, T)), bp.unflatten(0, (B, T))
         state = self.zero_state(B, maps.device)
         out = []
         for t in range(-warmup, T):
-            theta, state = self._recur(feats[:, max(t, 0)], aspect, state)
+            k = max(t, 0)
+            theta, state = self._recur(feats[:, k], (bt[:, k], bp[:, k]), aspect, state)
             out.append(theta)
         return torch.stack(out, 1)
+
+
+def map_theta(seg_map: torch.Tensor, aspect: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """theta of the box implied by a map's moments (centroid; side from the spread, sqrt(12) std
+    for a uniform box) and whether the map has any mass: the base the FC layers correct."""
+    p = seg_map[:, 0]
+    G = p.shape[-1]
+    r = (torch.arange(G, device=p.device, dtype=p.dtype) * 2 + 1) / G - 1
+    mass = p.sum((-2, -1))
+    present = mass > 0.5
+    m = mass.clamp(min=1e-6)
+    px, py = p.sum(-2), p.sum(-1)                    # marginals over x and y
+    cx, cy = (px * r).sum(-1) / m, (py * r).sum(-1) / m
+    sx = ((px * (r - cx[:, None]) ** 2).sum(-1) / m).clamp(min=1e-6).sqrt()
+    sy = ((py * (r - cy[:, None]) ** 2).sum(-1) / m).clamp(min=1e-6).sqrt()
+    a = aspect.to(p.dtype)
+    short = torch.clamp(a, max=1.0)                  # min(W, H) / H
+    w_rel = 12 ** 0.5 * sx / 2 * a / short           # box width / min(W, H)
+    h_rel = 12 ** 0.5 * sy / 2 / short
+    ls = torch.log(torch.maximum(w_rel, h_rel).clamp(min=1e-3) / ANCHOR_FRACTION)
+    return torch.stack([cx, cy, ls], -1), present
 
 
 # -- geometry -----------------------------------------------------------------------------------
