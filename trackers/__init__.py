@@ -10,5 +10,8 @@ register("interpolation", "trackers.baselines.interpolation:InterpolationTracker
          "linear interpolation between human keyframes (CVAT/VATIC baseline)", uses_torch=False)
 register("csrt-grabcut", "trackers.baselines.grabcut:CSRTGrabCutTracker",
          "CSRT box + GrabCut inside the box every frame (mask baseline)", produces_masks=True, uses_torch=False)
+register("fcot", "trackers.fcot.tracker:FCOTTracker",
+         "FCOT: two-scale online classifiers + online anchor-free box regression (EfficientNet-Lite0)",
+         needs_weights=True)
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .model import FCOTNet
-from .optim import classifier_steps, regressor_steps
+from .optim import apply_filter, classifier_steps, regressor_steps
 from .targets import SIGMA_COARSE, SIGMA_FINE, regression_targets, score_labels
 
 
@@ -53,7 +53,7 @@ class Memory:
 class OnlineModels:
     """f18, f72 (classification) and freg (regression), fitted online to a :class:`Memory`."""
 
-    def __init__(self, net: FCOTNet, init_iters: int = 10, update_iters: int = 3, merge_lambda: float = 0.25):
+    def __init__(self, net: FCOTNet, init_iters: int = 20, update_iters: int = 3, merge_lambda: float = 0.25):
         self.net = net
         self.init_iters, self.update_iters, self.merge_lambda = init_iters, update_iters, merge_lambda
         self.memory = Memory()
@@ -78,6 +78,9 @@ class OnlineModels:
         freg = self.net.init_regressor(feats, boxes)
         models = self._optimise((f18, f72, freg), self.init_iters)
         self.first_models = self.latest = self.current = models
+        # the fused peak on the un-augmented sample: scores are reported relative to it, so 1 means
+        # "as target-like as the frame the model was fitted to" whatever amplitude the fit reached
+        self.reference = max(float(self.fused_scores(samples[0].feats)[2].max()), 1e-3)
 
     @torch.no_grad()
     def update(self, sample: Sample) -> None:
@@ -85,6 +88,13 @@ class OnlineModels:
         self.latest = self._optimise(self.latest, self.update_iters)
         lam = self.merge_lambda
         self.current = tuple(lam * a + (1 - lam) * b for a, b in zip(self.first_models, self.latest))
+
+    def fused_scores(self, feats: dict[str, torch.Tensor]):
+        """``(M18, M72, alpha M18 + beta M72)`` of the current models on one crop's features."""
+        f18, f72, _ = self.current
+        s18 = apply_filter(feats["x18"], f18[None])
+        s72 = apply_filter(feats["x72"], f72[None])
+        return s18, s72, self.net.fuse_maps(s18, s72)
 
     def _optimise(self, models, iters: int):
         net = self.net

@@ -11,9 +11,11 @@ at that cell give the box.  Low fused score = target lost: the last box is kept
 Parameters (``trackers.create("fcot", **params)``): ``weights`` (path of the
 trained heads; default ``resources/weights/fcot/fcot_lite0.pth``), ``threads``
 (torch threads, default 1: the GUI and the decoder use the other core),
-``search_size`` (288), ``context`` (4.0), ``lost_threshold`` (0.25),
-``update_interval`` (25), ``merge_lambda`` (0.25), ``init_iters`` (10),
-``update_iters`` (3), ``augmentations`` (15).
+``search_size`` (288), ``context`` (4.0), ``lost_threshold`` (0.3, relative to the
+init frame's peak),
+``update_interval`` (25), ``merge_lambda`` (0.25), ``init_iters`` (20),
+``update_iters`` (3), ``augmentations`` (15), ``window_influence`` (0.3: weight of
+the cosine-window motion prior when picking the peak).
 """
 from __future__ import annotations
 
@@ -84,9 +86,10 @@ class FCOTTracker(Tracker):
     name = "fcot"
 
     def __init__(self, device: str = "cpu", weights: str | None = None, threads: int | None = 1,
-                 search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.25,
-                 update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 10,
-                 update_iters: int = 3, augmentations: int = 15, seed: int = 0, **params: Any) -> None:
+                 search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.3,
+                 update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 20,
+                 update_iters: int = 3, augmentations: int = 15, window_influence: float = 0.3, seed: int = 0,
+                 **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -96,6 +99,8 @@ class FCOTTracker(Tracker):
         self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
         self.augmentations, self.seed = int(augmentations), int(seed)
         self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda)
+        self.window_influence = float(window_influence)
+        self._hann: torch.Tensor | None = None
         self._pad: tuple[float, ...] | None = None
 
     # -- features -----------------------------------------------------------------
@@ -160,12 +165,13 @@ class FCOTTracker(Tracker):
         frame = check_frame(frame)
         patch, t = self._crop(frame, self.centre, self.size, self.widen)
         feats = self._features([patch])
-        f18, f72, freg = self.online.current
-        s18 = apply_filter(feats["x18"], f18[None])
-        s72 = apply_filter(feats["x72"], f72[None])
-        fused = self.net.fuse_maps(s18, s72)[0, 0]
+        s18, s72, fused = self.online.fused_scores(feats)
+        fused = fused[0, 0] / self.online.reference          # 1 = as strong as on the init frame
+        freg = self.online.current[2]
         reg = apply_filter(feats["xreg"], freg) + self.net.reg_bias.view(1, -1, 1, 1)
-        peak = int(fused.argmax())
+        # motion prior (SiamFC/SiamRPN's cosine window): between two similar peaks prefer the one
+        # nearer the last position; the reported score stays the classifier's own
+        peak = int(((1 - self.window_influence) * fused + self.window_influence * self._window(fused)).argmax())
         py, px = divmod(peak, fused.shape[1])
         score = float(fused[py, px].clamp(0, 1))
         pbox = boxes_from_maps(reg)[0, py, px].cpu().numpy().astype(np.float64)  # xyxy in crop pixels
@@ -189,6 +195,13 @@ class FCOTTracker(Tracker):
         box = self._clip(self.last_box, W, H)
         maps = self._maps(s18[0, 0], s72[0, 0], fused, reg[0], t)
         return TrackResult(box, score, None, maps)
+
+    def _window(self, fused: torch.Tensor) -> torch.Tensor:
+        if self._hann is None or self._hann.shape != fused.shape:
+            h, w = fused.shape
+            self._hann = torch.outer(torch.hann_window(h + 2, periodic=False)[1:-1],
+                                     torch.hann_window(w + 2, periodic=False)[1:-1]).to(fused.device)
+        return self._hann
 
     # -- online updates --------------------------------------------------------------------
     def _remember(self, score: float, feats: dict[str, torch.Tensor], t, box: Box) -> None:
@@ -219,7 +232,7 @@ class FCOTTracker(Tracker):
         to_px = REG_UNIT / t.scale                    # ltrb units -> frame pixels
         maps = {"score_coarse": ScoreMap(s18.cpu().numpy(), region, "Score Map-18 (online classifier, stride 16)"),
                 "score_fine": ScoreMap(s72.cpu().numpy(), region, "Score Map-72 (online classifier, stride 4)"),
-                "score_fused": ScoreMap(fused.cpu().numpy(), region, "alpha*M18 + beta*M72: peak = target centre")}
+                "score_fused": ScoreMap(fused.cpu().numpy(), region, "alpha*M18 + beta*M72 relative to the init frame's peak: peak = target centre")}
         for i, side in enumerate("ltrb"):
             maps[f"reg_{side}"] = ScoreMap(reg[i].cpu().numpy() * to_px, region,
                                            f"online regressor: distance to the {side} side, frame pixels")

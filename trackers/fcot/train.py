@@ -154,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     net = FCOTNet()
     before = validate(net, val, args.val_episodes, args.seed)
     print("val before training:", json.dumps({k: round(v, 4) for k, v in before.items()}), flush=True)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    # the online-optimiser scalars (lambda, step scales, fusion) get a 10x learning rate: a few hundred
+    # steps at the network's rate would leave them where they started
+    scalars = [net.log_reg_lambda, net.log_cls_lambda, net.log_step, net.fuse]
+    rest = [p for p in net.parameters() if all(p is not q for q in scalars)]
+    opt = torch.optim.Adam([{"params": rest}, {"params": scalars, "lr": args.lr * 10}], lr=args.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.iters * 0.6), int(args.iters * 0.85)], 0.2)
     # sequences are sampled in proportion to sqrt(length): long ones matter more, but not linearly
     weights = np.sqrt([len(s["boxes"]) for s in train])
@@ -173,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         opt.step()
         sched.step()
         if it % 50 == 0 or it == 1:
-            print(f"it {it} {time.time() - t0:.0f}s loss {float(out['total']):.4f} cls18 {float(out['cls18']):.4f} "
-                  f"cls72 {float(out['cls72']):.4f} fused {float(out['fused']):.4f} reg {float(out['reg']):.4f} "
+            print(f"it {it} {time.time() - t0:.0f}s loss {out['total'].item():.4f} cls18 {out['cls18'].item():.4f} "
+                  f"cls72 {out['cls72'].item():.4f} fused {out['fused'].item():.4f} reg {out['reg'].item():.4f} "
                   f"iou {out['iou']:.3f} peak_err {out['peak_err']:.1f}px", flush=True)
     net.eval()
     after = validate(net, val, args.val_episodes, args.seed)

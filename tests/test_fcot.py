@@ -1,0 +1,111 @@
+"""FCOT: shipped weights, tracking a synthetic object, maps, reinit."""
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import trackers
+from trackers.base import TrackerError
+from trackers.data.synthetic import SyntheticClip
+from trackers.fcot.model import FCOTNet
+from trackers.fcot.tracker import DEFAULT_WEIGHTS
+from trackers.ops import iou_xywh
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return SyntheticClip(num_frames=24, seed=3, width=320, height=240)
+
+
+@pytest.fixture(scope="module")
+def tracked(clip):
+    """One run over the clip, shared by the tests that only read results."""
+    t = trackers.create("fcot", device="cpu", augmentations=9)
+    t.init(clip.frame(0), box=clip.box(0))
+    results = [t.track(clip.frame(i)) for i in range(1, len(clip))]
+    return t, results
+
+
+def test_shipped_weights_load_strictly_and_are_small():
+    assert os.path.getsize(DEFAULT_WEIGHTS) < 5e6
+    state = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    result = FCOTNet().load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    # trained, not the initial values: the fusion weights moved away from 0.5/0.5
+    assert not torch.allclose(state["fuse"], torch.tensor([0.5, 0.5]))
+
+
+def test_missing_weights_raise_tracker_error(tmp_path):
+    with pytest.raises(TrackerError, match="weights not found"):
+        trackers.create("fcot", device="cpu", weights=str(tmp_path / "nope.pth"))
+    bad = tmp_path / "bad.pth"
+    torch.save({"decoder.top.0.weight": torch.zeros(1)}, bad)
+    with pytest.raises(TrackerError, match="do not load"):
+        trackers.create("fcot", device="cpu", weights=str(bad))
+
+
+def test_follows_a_moving_textured_object(clip, tracked):
+    _, results = tracked
+    ious = [iou_xywh(r.box, clip.box(i + 1)) for i, r in enumerate(results)]
+    assert np.mean(ious) > 0.6, [round(v, 2) for v in ious]
+    assert min(ious[-5:]) > 0.4
+    # the target moved: a tracker that stood still would fail this
+    assert iou_xywh(clip.box(0), clip.box(len(clip) - 1)) < 0.5
+    assert all(0.0 <= r.score <= 1.0 for r in results)
+
+
+def test_maps_have_documented_shapes_and_regions(clip, tracked):
+    _, results = tracked
+    r = results[0]
+    assert set(r.maps) == {"score_coarse", "score_fine", "score_fused", "reg_l", "reg_t", "reg_r", "reg_b"}
+    assert r.maps["score_coarse"].data.shape == (18, 18)
+    for name in ("score_fine", "score_fused", "reg_l", "reg_t", "reg_r", "reg_b"):
+        assert r.maps[name].data.shape == (72, 72)
+    # the search region is the 4 x sqrt(wh) square centred on the previous (first-frame) box
+    x, y, w, h = clip.box(0)
+    side = 4.0 * math.sqrt(w * h)
+    assert r.maps["score_fused"].region == pytest.approx((x + w / 2 - side / 2, y + h / 2 - side / 2, side, side))
+    # at the fused peak, left + right distances span the reported box width (frame pixels)
+    fused = r.maps["score_fused"].data
+    py, px = np.unravel_index(int(fused.argmax()), fused.shape)
+    width = r.maps["reg_l"].data[py, px] + r.maps["reg_r"].data[py, px]
+    assert width == pytest.approx(clip.box(1)[2], rel=0.35)
+    # the fused peak lies on the target
+    cell = side / 72
+    cx, cy = r.maps["score_fused"].region[0] + (px + 0.5) * cell, r.maps["score_fused"].region[1] + (py + 0.5) * cell
+    bx, by, bw, bh = clip.box(1)
+    assert bx <= cx <= bx + bw and by <= cy <= by + bh
+
+
+def test_reinit_on_a_far_box_tracks_from_there(clip):
+    t = trackers.create("fcot", device="cpu", augmentations=6)
+    t.init(clip.frame(0), box=clip.box(0))
+    first = list(t.online.memory.first)
+    for i in range(1, 4):
+        t.track(clip.frame(i))
+    # a patch of static background far from the target
+    tx, ty, tw, th = clip.box(4)
+    far = (20.0, 170.0, 50.0, 40.0) if ty < 100 else (250.0, 20.0, 50.0, 40.0)
+    assert iou_xywh(far, clip.box(4)) == 0.0
+    t.reinit(clip.frame(4), box=far)
+    assert t.online.memory.first == first            # first-frame samples kept
+    boxes = [t.track(clip.frame(i)).box for i in range(5, 11)]
+    # it stays on the corrected spot (static background: a little drift is allowed) ...
+    fx, fy = far[0] + far[2] / 2, far[1] + far[3] / 2
+    assert all(math.hypot(b[0] + b[2] / 2 - fx, b[1] + b[3] / 2 - fy) < 20 for b in boxes), boxes
+    assert all(iou_xywh(b, far) > 0.3 for b in boxes), boxes
+    # ... and does not jump back to the object it followed before the correction
+    assert all(iou_xywh(b, clip.box(i)) == 0.0 for i, b in zip(range(5, 11), boxes))
+
+
+def test_bad_input_raises_tracker_error():
+    t = trackers.create("fcot", device="cpu", augmentations=3)
+    frame = np.zeros((60, 80, 3), np.uint8)
+    with pytest.raises(TrackerError):
+        t.track(frame)                                    # before init
+    with pytest.raises(TrackerError):
+        t.init(frame, box=(500, 500, 10, 10))            # outside the frame
