@@ -278,6 +278,21 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
+
+def natural_sorted(names: list[str]) -> list[str]:
+    """Names in natural order (2 before 10).
+
+    When every name has its digits in the same places (zero-padded numbering,
+    the usual case) plain string order is the same order, and 5-10x cheaper:
+    an hour of frames is 90,000 names to sort on open.
+    """
+    if len({name.translate(_DIGITS_AS_ZERO) for name in names}) <= 1:
+        return sorted(names)
+    return sorted(names, key=_natural_key)
+
+
 class ImageFolderVideoSource(VideoSource):
     """A folder of images, one frame each, in natural name order (2 before 10)."""
 
@@ -289,11 +304,12 @@ class ImageFolderVideoSource(VideoSource):
             self.files, self.width, self.height = _known
             self.num_frames = len(self.files)
             return
-        names = [n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)
-                 and os.path.isfile(os.path.join(path, n))]
+        # scandir: the entry's type comes with the listing, no stat() per file (90,000 for an hour).
+        with os.scandir(path) as entries:
+            names = [e.name for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file()]
         if not names:
             raise VideoError(f"{path}: the folder has no images ({', '.join(IMAGE_EXTENSIONS)})")
-        self.files = sorted(names, key=_natural_key)
+        self.files = natural_sorted(names)
         self.num_frames = len(self.files)
         first = self._load(0)
         self.height, self.width = first.shape[:2]
