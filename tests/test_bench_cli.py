@@ -127,3 +127,28 @@ def test_mask_tracker_results_and_perfect_scores(dataset, tmp_path):
     assert t["masks"]["J"] == pytest.approx(1.0) and t["masks"]["F"] == pytest.approx(1.0)
     assert t["got10k"]["ao"] == pytest.approx(1.0, abs=1e-3)
     assert t["effort"]["0.7"]["corrections"] == 0 and t["effort"]["0.7"]["vs_interpolation"] == 0.0
+
+
+class CrashingTracker(Tracker):
+    """Dies like a segfaulting native tracker on frame 3."""
+
+    def _init(self, frame, box, mask, info):
+        self.box = box
+
+    def track(self, frame, info=None):
+        if info["frame_index"] == 3:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return TrackResult(self.box, 1.0)
+
+
+def test_a_crashing_tracker_costs_its_sequence_not_the_run(dataset, tmp_path):
+    out = str(tmp_path / "out")
+    summary = run_benchmark(dataset, {"crashy": CrashingTracker}, out, reference="interpolation", progress=None)
+    t = summary["trackers"]["crashy"]
+    assert t["errors"]["crashed"] == ["walk", "exit"] and "SIGSEGV" in t["errors"]["first"]
+    assert t["got10k"]["ao"] == 0.0                      # no box after the first frame
+    assert t["effort"]["0.5"]["corrections"] == 2 * (FRAMES - 1) - 3   # every present frame by hand
+    assert len(read_boxes(os.path.join(out, "crashy", "walk", "walk_001.txt"))) == FRAMES
+    assert summary["trackers"]["interpolation"]["errors"]["crashed"] == []

@@ -28,6 +28,7 @@ from .effort import TAUS
 from .machine import machine_info
 from .metrics import evaluated_frames, iou
 from .report import render_markdown
+from .isolation import run_isolated
 from .runner import run_sequence
 from .summary import add_ratios, evaluate_tracker, interpolation_effort
 
@@ -53,6 +54,8 @@ def _progress_line(out_dir, name, seq, record, done, total) -> str:
     sp = record["speed"]
     fps = sp["tracked_frames"] / sp["track_seconds"] if sp["track_seconds"] > 0 else float("inf")
     e2e = record["frames"] / max(1e-9, sp["decode_seconds"] + sp["init_seconds"] + sp["track_seconds"])
+    if record.get("crashed"):
+        return f"[{done}/{total}] {name}  {seq.name}  CRASHED: {record['crashed']}; scored as no box after frame 1"
     effort = "  ".join(f"corr@{tau} {e['corrections']}" for tau, e in record["effort"].items())
     return (f"[{done}/{total}] {name}  {seq.name}  {record['frames']} frames  track {fps:.1f} fps  "
             f"e2e {e2e:.1f} fps  AO {ao:.3f}  {effort}  ({sp['wall_seconds']:.1f} s)")
@@ -63,7 +66,7 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
                   max_frames: int | None = None, device: str = "cpu", force: bool = False, threads: int = 1,
                   taus: tuple[float, ...] = TAUS, reference: str | None = DEFAULT_REFERENCE,
                   progress: TextIO | None = sys.stderr, command: str | None = None,
-                  markdown: str | None = None) -> dict:
+                  markdown: str | None = None, isolate: bool = True) -> dict:
     """Run (or resume) every tracker on every sequence and write ``summary.json`` / ``summary.md``.
 
     ``reference`` (default ``csrt``) is added to the run when missing so that
@@ -71,6 +74,8 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
     ``device`` defaults to ``cpu`` so that figures are comparable between
     machines (``auto`` also imports torch to look for CUDA, which costs an
     OpenCV-only run memory).  ``threads`` caps OpenCV's and (if the tracker imported it) torch's threads.
+    ``isolate`` runs each (tracker, sequence) in a forked child (see isolation.py) so a
+    crashing tracker costs that sequence, not the run.
     ``markdown`` names one more file to receive ``summary.md`` (e.g. docs/BENCHMARKS.md).
     Returns the summary dict.
     """
@@ -93,8 +98,11 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
                 continue
             if progress:
                 print(f"[{done}/{total}] {name}  {seq.name}  {len(seq)} frames ...", file=progress, flush=True)
-            record = run_sequence(factory, seq, out_dir, name, taus=taus, threads=threads, device=device,
-                                  progress=progress)
+            def run(factory=factory, seq=seq, name=name):
+                return run_sequence(factory, seq, out_dir, name, taus=taus, threads=threads, device=device,
+                                    progress=progress)
+
+            record = run_isolated(run, seq, out_dir, name, taus) if isolate else run()
             if progress:
                 print(_progress_line(out_dir, name, seq, record, done, total), file=progress, flush=True)
 

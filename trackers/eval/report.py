@@ -83,6 +83,15 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
     out += _table(["tracker", "track fps", "end to end fps", f"track fps{ref_note}", "peak RSS MB", "load",
                    "tracker errors"], rows)
 
+    crashes = [f"{name} on {', '.join(t['errors']['crashed'])}" for name, t in trackers.items()
+               if t["errors"].get("crashed")]
+    if crashes:
+        out += ["", "Crashed (the process died; scored as no box after the first frame and one correction on "
+                "every present frame): " + "; ".join(crashes) + "."]
+    firsts = [f"{name}: {t['errors']['first']}" for name, t in trackers.items() if t["errors"].get("first")]
+    if firsts:
+        out += ["", "First tracker error of each tracker: " + "; ".join(f"`{f}`" for f in firsts) + "."]
+
     attrs = sorted({a for t in trackers.values() for a in t["attributes"]})
     if attrs:
         out += ["", "## AO by attribute", "",

@@ -60,6 +60,7 @@ def evaluate_tracker(out_dir: str, tracker: str, seqs: Iterable[Sequence], taus=
     loads = []
     corrections = {str(t): 0 for t in taus}
     first_error = None
+    crashed = []
     for seq in seqs:
         s = sequence_scores(out_dir, tracker, seq)
         record = results.read_record(out_dir, tracker, seq.name) or {}
@@ -80,6 +81,8 @@ def evaluate_tracker(out_dir: str, tracker: str, seqs: Iterable[Sequence], taus=
             loads.append(record["load_average"])
         totals["errors"] += record.get("errors", {}).get("count", 0)
         first_error = first_error or record.get("errors", {}).get("first")
+        if record.get("crashed"):
+            crashed.append(seq.name)
         totals["effort_frames"] += len(seq)
         effort = record.get("effort", {})
         for tau in corrections:
@@ -101,7 +104,7 @@ def evaluate_tracker(out_dir: str, tracker: str, seqs: Iterable[Sequence], taus=
         "effort": {tau: {"corrections": c, "per100": per_100(c, totals["effort_frames"], n_seq)}
                    for tau, c in corrections.items()},
         "attributes": {name: got10k_metrics(np.concatenate(v)) for name, v in sorted(attr_ious.items())},
-        "errors": {"count": totals["errors"], "first": first_error},
+        "errors": {"count": totals["errors"], "first": first_error, "crashed": crashed},
         "per_sequence": per_seq,
     }
 
