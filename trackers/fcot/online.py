@@ -16,7 +16,7 @@ import torch
 
 from .model import FCOTNet
 from .optim import apply_filter, classifier_steps, regressor_steps
-from .targets import SIGMA_COARSE, SIGMA_FINE, regression_targets, score_labels
+from .targets import SIGMA_COARSE, SIGMA_FINE_ONLINE, regression_targets, score_labels
 
 
 @dataclass
@@ -101,7 +101,7 @@ class OnlineModels:
         feats, boxes, w = self.memory.stacked()
         f18, f72, freg = models
         lab18 = score_labels(boxes, feats["x18"].shape[-2:], 16, SIGMA_COARSE)
-        lab72 = score_labels(boxes, feats["x72"].shape[-2:], 4, SIGMA_FINE)
+        lab72 = score_labels(boxes, feats["x72"].shape[-2:], 4, SIGMA_FINE_ONLINE)
         reg_t, reg_m = regression_targets(boxes, feats["xreg"].shape[-2:])
         lam18, lam72 = net.log_cls_lambda.exp()
         steps = net.log_step.exp()

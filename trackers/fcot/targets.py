@@ -12,8 +12,10 @@ from ..ops import boxes_from_ltrb, gaussian_label, ltrb_distances
 from .model import REG_UNIT
 
 SIGMA_COARSE = 0.25   # Gaussian sigma as a fraction of sqrt(target area), Score Map-18
-SIGMA_FINE = 0.20     # ... Score Map-72: sharper, it refines the location (0.10 left the
-                      # least-squares optimum at ~5% amplitude: too peaky for a linear filter)
+SIGMA_FINE = 0.10     # ... Score Map-72 in offline training: sharper, it refines the location
+# Online (tracking) fits of Score Map-72 use a wider label: with 0.10 the least-squares
+# optimum on the memory reached only ~5% amplitude (too peaky for one linear filter).
+SIGMA_FINE_ONLINE = 0.20
 REG_RADIUS = 2        # regression is trained/optimised within this many cells of the centre
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .. import backbones
-from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult
+from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, box_from_mask, check_box, check_frame
 from ..ops import crop_square, warp_crop
 from .model import REG_UNIT, TRUNK_TAPS, FCOTNet
 from .online import OnlineModels, Sample
@@ -137,7 +137,6 @@ class FCOTTracker(Tracker):
         """Restart the online models from the corrected frame, keeping the first-frame samples."""
         if not self.initialized or self.online.memory.first == []:
             return self.init(frame, box, mask, info)
-        from ..base import box_from_mask, check_box, check_frame
         frame = check_frame(frame)
         if box is None:
             box = box_from_mask(mask)
@@ -161,7 +160,6 @@ class FCOTTracker(Tracker):
     def track(self, frame: np.ndarray, info: Mapping[str, Any] | None = None) -> TrackResult:
         if not self.initialized:
             raise TrackerError("track() called before init()")
-        from ..base import check_frame
         frame = check_frame(frame)
         patch, t = self._crop(frame, self.centre, self.size, self.widen)
         feats = self._features([patch])

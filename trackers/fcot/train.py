@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=600)
     ap.add_argument("--batch", type=int, default=3, help="episodes per step")
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--scalar-lr-mult", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--val-episodes", type=int, default=120)
@@ -154,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     net = FCOTNet()
     before = validate(net, val, args.val_episodes, args.seed)
     print("val before training:", json.dumps({k: round(v, 4) for k, v in before.items()}), flush=True)
-    # the online-optimiser scalars (lambda, step scales, fusion) get a 10x learning rate: a few hundred
-    # steps at the network's rate would leave them where they started
+    # --scalar-lr-mult > 1 gives the online-optimiser scalars (lambda, step scales, fusion) a higher rate:
+    # a few hundred steps at the network's rate leave them near where they started
     scalars = [net.log_reg_lambda, net.log_cls_lambda, net.log_step, net.fuse]
     rest = [p for p in net.parameters() if all(p is not q for q in scalars)]
-    opt = torch.optim.Adam([{"params": rest}, {"params": scalars, "lr": args.lr * 10}], lr=args.lr)
+    opt = torch.optim.Adam([{"params": rest}, {"params": scalars, "lr": args.lr * args.scalar_lr_mult}], lr=args.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.iters * 0.6), int(args.iters * 0.85)], 0.2)
     # sequences are sampled in proportion to sqrt(length): long ones matter more, but not linearly
     weights = np.sqrt([len(s["boxes"]) for s in train])
