@@ -91,14 +91,14 @@ def test_pairs_keep_target_in_crop_and_loss_trains():
     gen = torch.Generator().manual_seed(0)
     losses = []
     fixed = sampler.batch(4)
-    for _ in range(15):
+    for _ in range(25):
         loss, parts = siamrcnn_loss(net, fixed, gen)
         assert torch.isfinite(loss) and set(parts) == {"rpn_cls", "rpn_reg", "roi_cls", "roi_reg"}
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert np.mean(losses[-3:]) < 0.75 * np.mean(losses[:3])
 
 
 # --- motion model ------------------------------------------------------------------
@@ -135,3 +135,81 @@ def test_synthetic_trajectories_target_is_the_current_position(kind):
     last = np.unravel_index(x[3 + known[-1]].argmax(), (64, 64))
     now = np.unravel_index(y.argmax(), (64, 64))
     assert np.hypot(last[0] - now[0], last[1] - now[1]) < 20
+
+
+# --- the shipped tracker -----------------------------------------------------------------
+def test_missing_weights_name_the_file(tmp_path):
+    with pytest.raises(TrackerError, match="siamrcnn.pth"):
+        trackers.create("gstp", device="cpu", weights=str(tmp_path))
+
+
+def _reentry_clip() -> SyntheticClip:
+    # the target leaves the view for 30 frames (20..49) and comes back ~120 px further along its path
+    return SyntheticClip(width=320, height=240, num_frames=66, seed=11, target_size=(44, 34), speed=4.0,
+                         exit_frames=(20, 50))
+
+
+@pytest.fixture(scope="module")
+def reentry_run():
+    clip = _reentry_clip()
+    tracker = trackers.create("gstp", device="cpu")
+    tracker.init(clip.frame(0), box=clip.box(0))
+    results = {i: tracker.track(clip.frame(i)) for i in range(1, len(clip))}
+    return clip, tracker, results
+
+
+def test_reacquires_target_within_five_frames_of_its_return(reentry_run):
+    clip, _, results = reentry_run
+    before = [iou_xywh(results[i].box, clip.box(i)) if results[i].box else 0.0 for i in range(1, 20)]
+    assert np.mean(before) > 0.5
+    assert clip.box(49) is None and clip.box(50) is not None
+    back = [i for i in range(50, len(clip)) if results[i].box and iou_xywh(results[i].box, clip.box(i)) > 0.5]
+    assert back and back[0] - 50 < 5
+    after = [iou_xywh(results[i].box, clip.box(i)) if results[i].box else 0.0 for i in range(back[0], len(clip))]
+    assert np.mean(after) > 0.5
+
+
+def test_reports_absence_while_the_target_is_away(reentry_run):
+    clip, _, results = reentry_run
+    away = [results[i] for i in range(20, 50)]
+    assert all(clip.box(i) is None for i in range(20, 50))
+    assert all(r.score < 0.2 for r in away)
+    assert sum(r.box is None for r in away) >= 0.9 * len(away)
+    present = [results[i].score for i in range(1, 20)]
+    assert np.median(present) > 0.5
+
+
+def test_maps_cover_the_whole_frame(reentry_run):
+    clip, _, results = reentry_run
+    maps = results[10].maps
+    assert {"rpn_objectness", "proposals", "motion_heatmap", "fused"} <= set(maps)
+    for name in ("rpn_objectness", "motion_heatmap"):
+        assert isinstance(maps[name], ScoreMap) and maps[name].region == (0, 0, clip.spec.width, clip.spec.height)
+    assert isinstance(maps["proposals"], BoxSet) and isinstance(maps["fused"], BoxSet)
+    assert len(maps["proposals"].boxes) == len(maps["fused"].boxes) > 0
+    # the motion heatmap peaks near the target (it has a trajectory by frame 10)
+    heat = maps["motion_heatmap"].data
+    r, c = np.unravel_index(heat.argmax(), heat.shape)
+    x, y, w, h = clip.box(10)
+    assert abs((c + 0.5) * clip.spec.width / 64 - (x + w / 2)) < 40
+    assert abs((r + 0.5) * clip.spec.height / 64 - (y + h / 2)) < 40
+
+
+def test_reinit_keeps_first_template_and_resets_history(reentry_run):
+    clip, tracker, _ = reentry_run
+    first = tracker.templates[0]
+    tracker.reinit(clip.frame(60), box=clip.box(60))
+    assert len(tracker.templates) == 2 and tracker.templates[0] is first
+    assert len(tracker.history) == 1
+    r = tracker.track(clip.frame(61))
+    assert r.box is not None and iou_xywh(r.box, clip.box(61)) > 0.5
+
+
+def test_nomotion_variant_has_no_motion_map():
+    clip = _reentry_clip()
+    tracker = trackers.create("gstp-nomotion", device="cpu")
+    tracker.init(clip.frame(0), box=clip.box(0))
+    for i in range(1, 4):
+        r = tracker.track(clip.frame(i))
+    assert "motion_heatmap" not in r.maps and r.box is not None
+    assert iou_xywh(r.box, clip.box(3)) > 0.5

@@ -13,5 +13,9 @@ register("csrt-grabcut", "trackers.baselines.grabcut:CSRTGrabCutTracker",
 register("fcot", "trackers.fcot.tracker:FCOTTracker",
          "FCOT: two-scale online classifiers + online anchor-free box regression (EfficientNet-Lite0)",
          needs_weights=True)
+register("gstp", "trackers.gstp.tracker:GSTPTracker",
+         "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence", needs_weights=True)
+register("gstp-nomotion", "trackers.gstp.tracker:GSTPTracker",
+         "GSTP ablation: whole-frame SiamRCNN without the motion model", needs_weights=True, motion=False)
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]

@@ -71,6 +71,22 @@ def cache_sequence(encoder: FrameEncoder, root: str, name: str, cache_dir: str =
     return path
 
 
+def cache_trajectory(root: str, name: str, cache_dir: str = DEFAULT_CACHE, long_side: int = 384) -> str:
+    """Boxes and motion thumbnails only (no trunk features): all the motion model trains on; fast."""
+    path = os.path.join(cache_dir, "motion", f"{name}.pt")
+    if not os.path.exists(path):
+        seq = load_sequence(root, name)
+        width, height = seq.size
+        g = FrameGeometry.of(width, height, long_side)
+        rows = np.full((len(seq), 4), np.nan, np.float32)
+        for i, (b, gone) in enumerate(zip(seq.boxes, seq.absent)):
+            if not gone and np.all(np.isfinite(b)):
+                rows[i] = g.to_input(b)
+        thumbs = np.stack([motion_thumbnail(read_frame(f)) for f in seq.frame_files])
+        _save(path, {"boxes": torch.from_numpy(rows), "thumbs": torch.from_numpy(thumbs), "size": (width, height)})
+    return path
+
+
 def synthetic_clip(index: int, num_frames: int = 100) -> SyntheticClip:
     """Training clips: look-alike distractors, occluding bars, exits from the view, varied sizes."""
     rng = np.random.default_rng(5000 + index)
@@ -109,7 +125,8 @@ def build(encoder: FrameEncoder, root: str, names: list[str], synthetic: int, ca
 
 def load(path: str) -> dict:
     data = torch.load(path, weights_only=True)
-    data.setdefault("feat_index", torch.arange(len(data["feats"])))
+    if "feats" in data:
+        data.setdefault("feat_index", torch.arange(len(data["feats"])))
     return data
 
 

@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     val_names = [v for v in a.val.split(",") if v]
     names = sequence_names(a.data)
     train_names = [n for n in names if n not in val_names]
-    paths = cache.build(FrameEncoder(), a.data, names, a.synthetic_clips if a.stage == "siamrcnn" else 0,
-                        a.cache, log=log)
+    if a.stage == "siamrcnn":
+        paths = cache.build(FrameEncoder(), a.data, names, a.synthetic_clips, a.cache, log=log)
+    else:   # the motion model needs no trunk features: boxes and 64x64 thumbnails only
+        paths = {n: cache.cache_trajectory(a.data, n, a.cache) for n in names}
     train = [cache.load(paths[n]) for n in paths if n not in val_names]
     val = [cache.load(paths[n]) for n in val_names]
     log(f"train: {', '.join(n for n in paths if n not in val_names)}")
