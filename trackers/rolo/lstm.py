@@ -16,9 +16,13 @@ occlusion longer than its window and learn from a few thousand frames:
   detector misses, the heatmap input is the previous output painted, and a
   ``has_detection`` flag says so) -- otherwise after ``step`` frames without a
   detection the window would hold no location at all;
-* outputs are residual: coordinates are ``previous + delta``, the heatmap's
-  logits add a learned multiple of the input heatmap.  The network still
-  regresses the location; it just does not have to relearn the identity.
+* outputs are residual: coordinates are ``anchor + delta`` where the anchor
+  is the detection when there is one and the previous output otherwise; the
+  heatmap's logits add a learned multiple of the input heatmap (itself the
+  detection, or the previous output, painted).  The network still regresses
+  the location; it just does not have to relearn the identity, and it cannot
+  lag behind a detection it was given (a first version anchored on the
+  previous output only and trailed the target further every frame).
 """
 from __future__ import annotations
 
@@ -116,7 +120,10 @@ class RoloLSTM(nn.Module):
 
     def _output(self, h: torch.Tensor, location: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         if self.variant == "coords":
-            out = prev + self.head(h) / OFFSET_SCALE
+            # anchor on the detection when there is one (prev + its offset), else on the previous output
+            flag = location[..., 8:9]
+            anchor = prev + location[..., 4:8] / OFFSET_SCALE * flag
+            out = anchor + self.head(h) / OFFSET_SCALE
             # centre anywhere in the frame (and a little outside), size positive
             return torch.cat([out[..., :2].clamp(-0.25, 1.25), out[..., 2:].clamp(1e-3, 1.5)], -1)
         heat_in = location[..., : self.heatmap_size ** 2]

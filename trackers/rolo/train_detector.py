@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops import gaussian_label
+from .cache import fused
 from .detector import TemplateDetector, candidates
 from .geometry import cxcywh_to_xywh, iou_matrix
 
@@ -56,7 +57,7 @@ def detector_loss(raw: torch.Tensor, boxes: torch.Tensor, template_wh: torch.Ten
 
 
 def _sample_batch(data: dict, rng: np.random.Generator, batch: int, max_gap: int, flip: bool):
-    feats, boxes = data["feats"], data["boxes"]
+    boxes = data["boxes"]
     n = len(boxes)
     valid = np.nonzero(np.isfinite(boxes.numpy()).all(1))[0]
     t_idx = rng.choice(valid, batch)
@@ -66,7 +67,7 @@ def _sample_batch(data: dict, rng: np.random.Generator, batch: int, max_gap: int
     t_boxes[:, :2] += torch.from_numpy(rng.normal(0, 0.05, (batch, 2))).float() * t_boxes[:, 2:]
     t_boxes[:, 2:] *= torch.from_numpy(np.exp(rng.normal(0, 0.05, (batch, 2)))).float()
     s_boxes = boxes[s_idx].clone()
-    tf, sf = feats[t_idx].float(), feats[s_idx].float()
+    tf, sf = fused(data, t_idx), fused(data, s_idx)
     if flip and rng.random() < 0.5:
         tf, sf = tf.flip(-1), sf.flip(-1)
         t_boxes[:, 0], s_boxes[:, 0] = 1 - t_boxes[:, 0], 1 - s_boxes[:, 0]
@@ -107,12 +108,12 @@ def run_detector(model: TemplateDetector, data: dict, template_index: int = 0, t
     and the (N, 256) frame vectors (see :func:`detector.frame_vector`)."""
     from .detector import frame_vector
 
-    feats, boxes = data["feats"], data["boxes"]
+    boxes = data["boxes"]
     t_box = boxes[template_index:template_index + 1]
-    kernel = model.template(feats[template_index:template_index + 1].float(), t_box)
+    kernel = model.template(fused(data, slice(template_index, template_index + 1)), t_box)
     all_boxes, all_scores, vectors = [], [], []
-    for start in range(0, len(feats), 64):
-        f = feats[start:start + 64].float()
+    for start in range(0, len(boxes), 32):
+        f = fused(data, slice(start, start + 32))
         raw = model(f, kernel.expand(len(f), -1, -1, -1))
         vectors.append(frame_vector(f, raw))
         for i in range(len(f)):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .cache import fused
 from .core import RoloCore
 from .detector import TemplateDetector
 from .geometry import cxcywh_to_xywh, iou_matrix
@@ -54,7 +55,7 @@ def prepare_segments(detector: TemplateDetector, data: dict, iou_min: float = 0.
     segments = []
     valid = np.nonzero(np.isfinite(gt_all).all(1))[0]
     for start in [s for s in range(0, len(gt_all), starts_every) if s in set(valid)] or [int(valid[0])]:
-        sub = {"feats": data["feats"][start:], "boxes": data["boxes"][start:]}
+        sub = {"f8": data["f8"][start:], "f16": data["f16"][start:], "boxes": data["boxes"][start:]}
         boxes, scores, vectors = run_detector(detector, sub)
         gt = gt_all[start:]
         reference = _carry_forward(gt)
@@ -76,7 +77,8 @@ def prepare_segments(detector: TemplateDetector, data: dict, iou_min: float = 0.
     return segments
 
 
-def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int, step: int, variant: str):
+def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int, step: int, variant: str,
+                   prev_noise: float = 0.1):
     feats, locs, prevs, targets, masks = [], [], [], [], []
     weights = np.array([math.sqrt(len(s.gt)) for s in segments])
     for _ in range(batch):
@@ -103,7 +105,7 @@ def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int
         for t in range(len(idx)):
             misses[t] = run
             run = 0 if has[t] else run + 1
-        noise = 0.03 * (1 + 0.5 * misses)[:, None]
+        noise = prev_noise * (1 + 0.5 * misses)[:, None]
         prev = known.copy()
         prev[:, :2] += rng.normal(0, 1, (len(idx), 2)) * noise * known[:, 2:]
         prev[:, 2:] *= np.exp(rng.normal(0, 1, (len(idx), 2)) * noise)
@@ -139,16 +141,16 @@ def lstm_loss(model: RoloLSTM, out: torch.Tensor, target: torch.Tensor, mask: to
 
 
 def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, seed: int, batch: int = 32,
-               lr: float = 3e-3, log=print) -> RoloLSTM:
+               lr: float = 3e-3, prev_noise: float = 0.1, log=print) -> RoloLSTM:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = RoloLSTM(variant, feature_dim=segments[0].vectors.shape[1],
-                     hidden=128 if variant == "coords" else 256)
+                     hidden=128)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, running = time.perf_counter(), 0.0
     for it in range(steps):
-        f, loc, prev, tgt, mask = sample_windows(segments, rng, batch, step, variant)
+        f, loc, prev, tgt, mask = sample_windows(segments, rng, batch, step, variant, prev_noise)
         loss = lstm_loss(model, model(f, loc, prev), tgt, mask)
         opt.zero_grad()
         loss.backward()
@@ -165,10 +167,10 @@ def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, see
 def closed_loop(core: RoloCore, data: dict) -> np.ndarray:
     """Track a cached sequence from its first box with the real per-frame loop; IoU per frame (nan = absent)."""
     gt = data["boxes"].numpy().astype(np.float64)
-    core.start(data["feats"][:1], gt[0])
+    core.start(fused(data, slice(0, 1)), gt[0])
     ious = np.full(len(gt), np.nan)
     for t in range(1, len(gt)):
-        result = core.update(data["feats"][t:t + 1])
+        result = core.update(fused(data, slice(t, t + 1)))
         if np.all(np.isfinite(gt[t])):
             ious[t] = iou_matrix(cxcywh_to_xywh(gt[t][None]), cxcywh_to_xywh(result.nbox[None]))[0, 0]
     return ious

@@ -1,0 +1,129 @@
+"""Train ROLO here: ``python -m trackers.rolo.train --data /work/shared/data/dev --out resources/weights/rolo``.
+
+Stages (all seeded; CPU, one thread):
+
+0. cache stride-8/16 backbone features of the first ``--max-frames`` frames of
+   every sequence + synthetic clips (``--cache``, outside the repository;
+   skipped when already there);
+1. train the detection head on the training sequences;
+2. run it over all sequences, build LSTM windows, train the LSTM variant(s);
+3. closed-loop validation on the held-out sequences (cached frames only; the
+   tracker's own per-frame loop on cached features) -> AO / AUC / SR50 per
+   variant and for the step-size study (``--study-steps``), written to
+   ``train_report.json``.
+
+Weights: ``rolo_<variant>.pt`` = ``{"config", "detector", "lstm"}`` state dicts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+from ..eval.dataset import sequence_names
+from . import cache
+from .core import RoloCore
+from .train_detector import detection_quality, run_detector, train_detector
+from .train_lstm import closed_loop, prepare_segments, summarize, train_lstm
+from .weights import load_weights, save_weights
+
+DEFAULT_VAL = ["vot2014-car", "vot2014-jogging", "vot2014-skating", "vot2014-woman"]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="/work/shared/data/dev", help="GOT-10k-style folder of training sequences")
+    p.add_argument("--val", default=",".join(DEFAULT_VAL), help="held-out sequences (comma separated)")
+    p.add_argument("--synthetic", type=int, default=16, help="synthetic clips added to the training set")
+    p.add_argument("--max-frames", type=int, default=300, help="frames cached (and used) per dev sequence")
+    p.add_argument("--cache", default=cache.DEFAULT_CACHE)
+    p.add_argument("--long-side", type=int, default=352)
+    p.add_argument("--out", default="resources/weights/rolo")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detector-steps", type=int, default=800)
+    p.add_argument("--detector-batch", type=int, default=8)
+    p.add_argument("--lstm-steps", type=int, default=1500)
+    p.add_argument("--variants", default="coords,heatmap")
+    p.add_argument("--prev-noise", type=float, default=0.1,
+                   help="noise on the 'previous output' input, in box sizes (the tracker's own error)")
+    p.add_argument("--step", type=int, default=6, help="LSTM step size (window length) of the shipped weights")
+    p.add_argument("--study-steps", default="", help="extra step sizes for the Fig. 6 study, e.g. 1,3,10")
+    p.add_argument("--detector", default="", help="reuse the detector head of this rolo_*.pt (skips stage 1)")
+    p.add_argument("--threads", type=int, default=1)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    log_path = os.path.join(args.out, "train_log.txt")
+    log_file = open(log_path, "w")
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        log_file.write(msg + "\n")
+        log_file.flush()
+
+    log(f"command: python -m trackers.rolo.train {' '.join(argv if argv is not None else sys.argv[1:])}")
+    val = [v for v in args.val.split(",") if v]
+    names = sequence_names(args.data)
+    all_names = cache.build_cache(args.data, names, args.synthetic, args.cache, args.long_side,
+                                  args.max_frames)
+    train_names = [n for n in all_names if n not in val]
+    data = {n: cache.load(args.cache, args.long_side, n) for n in all_names}
+    log(f"train: {', '.join(train_names)}")
+    log(f"validation: {', '.join(val)}")
+    with open(os.path.join(args.out, "train_sequences.txt"), "w") as f:  # for `trackassist bench --holdout`
+        f.write("\n".join(n for n in train_names if not n.startswith("synthetic-")) + "\n")
+    report: dict = {"seed": args.seed, "train": train_names, "validation": val, "args": vars(args)}
+
+    t0 = time.perf_counter()
+    if args.detector:
+        detector = load_weights(args.detector)[0]
+        log(f"detector head reused from {args.detector}")
+    else:
+        detector = train_detector({n: data[n] for n in train_names}, args.detector_steps, args.seed,
+                                  batch=args.detector_batch, log=log)
+    report["detector_seconds"] = round(time.perf_counter() - t0)
+    report["detector_validation"] = {}
+    for n in val:
+        b, s, _ = run_detector(detector, data[n])
+        report["detector_validation"][n] = detection_quality(b, s, data[n]["boxes"].numpy())
+    log(f"detector on validation (template = first frame): {report['detector_validation']}")
+
+    t0 = time.perf_counter()
+    train_segments = [seg for n in train_names for seg in prepare_segments(detector, data[n])]
+    log(f"{len(train_segments)} LSTM training segments ({time.perf_counter() - t0:.0f}s)")
+
+    report["runs"] = []
+    variants = [v for v in args.variants.split(",") if v]
+    plan = [(v, args.step, True) for v in variants]
+    plan += [("coords", int(s), False) for s in args.study_steps.split(",")
+             if s and not (int(s) == args.step and "coords" in variants)]
+    for variant, step, ship in plan:
+        t0 = time.perf_counter()
+        lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
+                          log=log)
+        seconds = time.perf_counter() - t0
+        core = RoloCore(detector, lstm, step=step)
+        ious = {n: closed_loop(core, data[n]) for n in val}
+        summary = {"variant": variant, "step": step, "train_seconds": round(seconds), **summarize(ious)}
+        report["runs"].append(summary)
+        log(f"validation {variant} step {step}: {json.dumps(summary)}")
+        if ship:
+            path = os.path.join(args.out, f"rolo_{variant}.pt")
+            save_weights(path, detector, lstm, step=step, long_side=args.long_side)
+            log(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+    with open(os.path.join(args.out, "train_report.json"), "w") as f:
+        json.dump(report, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    log_file.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
