@@ -70,8 +70,9 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
 
     out += ["", "## Speed and memory", "",
             "`track` = frames per second inside `track()`; `end to end` adds JPEG decode and `init`. "
-            "Peak RSS is `ru_maxrss` of the benchmark process, reset before each sequence where the "
-            "kernel allows it. `load` is the highest 1-minute load average seen at the end of a "
+            "Peak RSS is `ru_maxrss` of the process that ran the sequence (a fresh fork of the benchmark "
+            "per tracker and sequence, its peak mark reset at the start where the kernel allows it), "
+            "the largest over the sequences. `load` is the highest 1-minute load average seen at the end of a "
             f"sequence: a load above {m['usable_cores']} (the usable cores) means other processes were "
             "competing for the cores, and the speeds are low by about that factor.", ""]
     rows = []
