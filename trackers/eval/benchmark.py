@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -142,6 +143,27 @@ def write_summary(summary: dict, out_dir: str, markdown: str | None = None) -> N
     for path in [os.path.join(out_dir, "summary.md")] + ([markdown] if markdown else []):
         if os.path.dirname(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
+        merged = text if path != markdown else splice_marked_section(path, "bench", text)
         with open(path + ".tmp", "w") as f:
-            f.write(text)
+            f.write(merged)
         os.replace(path + ".tmp", path)
+
+
+_SECTION = re.compile(r"<!-- (?P<name>[\w-]+) -->\n.*?<!-- /(?P=name) -->\n?", re.S)
+
+
+def splice_marked_section(path: str, name: str, text: str) -> str:
+    """The file's text with ``<!-- name --> ... <!-- /name -->`` replaced by ``text``.
+
+    docs/BENCHMARKS.md is shared: other benchmarks (GUI latency, long videos)
+    keep their own marked sections, which a regenerated tracker table must
+    not wipe.  Unmarked text outside any section is dropped (it was ours).
+    """
+    block = f"<!-- {name} -->\n{text.rstrip()}\n<!-- /{name} -->\n"
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        return block
+    others = [m.group(0) for m in _SECTION.finditer(old) if m.group("name") != name]
+    return "\n".join([block] + [o if o.endswith("\n") else o + "\n" for o in others])
