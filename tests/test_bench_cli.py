@@ -91,7 +91,8 @@ def test_holdout_and_max_frames_and_bad_input(dataset, tmp_path, capsys):
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["sequences"] == ["exit"] and list(summary["trackers"]) == ["interpolation"]
     assert len(read_boxes(os.path.join(out, "interpolation", "exit", "exit_001.txt"))) == 6
-    assert md.read_text() == open(os.path.join(out, "summary.md")).read()
+    summary_md = open(os.path.join(out, "summary.md")).read()
+    assert md.read_text() == f"<!-- bench -->\n{summary_md.rstrip()}\n<!-- /bench -->\n"
     capsys.readouterr()
     assert main(["bench", dataset, "--tracker", "nope", "--out", out]) == 2
     assert "unknown tracker" in capsys.readouterr().err
