@@ -11,13 +11,18 @@ the 64x64 squeezed frame plus the last ``history`` target positions as
 Gaussian heatmaps) predicts where the target should be; each candidate's
 score is rescored by the motion heatmap at its centre::
 
-    m_i   = heat(centre_i) / max(heat)            (0..1; 1 where motion is unsure: < 2 known positions)
+    m_i   = heat(centre_i) / max(heat)            (0..1; 1 when no past position is known)
     fused = roi_i * (1 - motion_weight + motion_weight * m_i)
 
-The candidate with the highest fused score is the target, unless its RoI
-(appearance) score is below ``absent_threshold``: then the target is reported
-absent (box ``None``, score = 0.2 x its RoI score, i.e. < 0.2) and the
-trajectory history records the gap.
+The candidate with the highest fused score is the target if it is credible:
+its RoI (appearance) score reaches ``absent_threshold`` (0.5), or it reaches
+``confirmed_threshold`` (0.25) *and* the motion model puts it where the
+target should be (``m_i >= 0.5``).  A far-away reappearance therefore needs
+the stronger appearance evidence; a target that keeps moving as predicted is
+kept through weak-looking frames.  Otherwise the target is reported absent
+(box ``None``, score = 0.2 x the RoI score, i.e. < 0.2) and the trajectory
+history records the gap; after ``history`` absent frames the motion model has
+nothing to go on and only the appearance threshold counts.
 
 Maps: ``rpn_objectness`` (ScoreMap over the whole frame: best anchor
 foreground probability per stride-16 cell), ``proposals`` (BoxSet: candidates
@@ -29,8 +34,8 @@ style: both propose, merged by NMS) and resets the trajectory history.
 
 Parameters: ``weights`` (folder with ``siamrcnn.pth`` and ``motion.pth``;
 default ``resources/weights/gstp``), ``motion`` (True), ``threads`` (1),
-``long_side`` (384), ``absent_threshold`` (0.5), ``motion_weight`` (0.5),
-``candidates`` (16).
+``long_side`` (384), ``absent_threshold`` (0.5), ``confirmed_threshold`` (0.25),
+``motion_weight`` (0.5), ``candidates`` (16).
 """
 from __future__ import annotations
 
@@ -65,8 +70,9 @@ class GSTPTracker(Tracker):
     name = "gstp"
 
     def __init__(self, device: str = "cpu", weights: str | None = None, motion: bool = True, threads: int | None = 1,
-                 long_side: int = DEFAULT_LONG_SIDE, absent_threshold: float = 0.5, motion_weight: float = 0.5,
-                 candidates: int = 16, **params: Any) -> None:
+                 long_side: int = DEFAULT_LONG_SIDE, absent_threshold: float = 0.5,
+                 confirmed_threshold: float = 0.25, motion_weight: float = 0.5, candidates: int = 16,
+                 **params: Any) -> None:
         super().__init__(device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -76,6 +82,7 @@ class GSTPTracker(Tracker):
             if motion else None
         self.encoder = FrameEncoder(long_side, device)
         self.absent_threshold = float(absent_threshold)
+        self.confirmed_threshold = float(confirmed_threshold)
         self.motion_weight = float(motion_weight)
         self.candidates = int(candidates)
         self.templates: list[Template] = []
@@ -111,7 +118,7 @@ class GSTPTracker(Tracker):
     @torch.no_grad()
     def _motion_heatmap(self, frame: np.ndarray) -> np.ndarray | None:
         known = [p for p in self.history if p is not None]
-        if self.motion is None or len(known) < 2:
+        if self.motion is None or not known:
             return None
         k = self.motion.history
         past = [None] * (k - len(self.history)) + list(self.history)
@@ -129,11 +136,12 @@ class GSTPTracker(Tracker):
         roi = det.scores.cpu().numpy()
         heat = self._motion_heatmap(frame)
         m = np.ones(len(boxes), np.float32)
-        if heat is not None and len(boxes) and heat.max() > 1e-3:
+        informed = heat is not None and len(boxes) > 0 and heat.max() > 1e-3   # the motion model has an opinion
+        if informed:
             cx = np.clip(((boxes[:, 0] + boxes[:, 2] / 2) * MOTION_SIZE / g.width).astype(int), 0, MOTION_SIZE - 1)
             cy = np.clip(((boxes[:, 1] + boxes[:, 3] / 2) * MOTION_SIZE / g.height).astype(int), 0, MOTION_SIZE - 1)
             m = heat[cy, cx] / heat.max()
-        fused = roi * (1 - self.motion_weight + self.motion_weight * m) if heat is not None else roi.copy()
+        fused = roi * (1 - self.motion_weight + self.motion_weight * m) if informed else roi.copy()
         frame_region = (0.0, 0.0, float(g.width), float(g.height))
         maps: dict[str, ScoreMap | BoxSet] = {
             "rpn_objectness": ScoreMap(det.objectness.cpu().numpy(), frame_region, "RPN foreground probability"),
@@ -144,7 +152,9 @@ class GSTPTracker(Tracker):
             maps["motion_heatmap"] = ScoreMap(heat if heat is not None else np.zeros((MOTION_SIZE, MOTION_SIZE)),
                                               frame_region, "motion model: predicted target position")
         best = int(np.argmax(fused)) if len(fused) else -1
-        if best < 0 or roi[best] < self.absent_threshold:
+        credible = best >= 0 and (roi[best] >= self.absent_threshold or
+                                  (informed and roi[best] >= self.confirmed_threshold and m[best] >= 0.5))
+        if not credible:
             self.history.append(None)
             return TrackResult(None, 0.2 * (float(roi[best]) if best >= 0 else 0.0), maps=maps)
         box = tuple(float(v) for v in boxes[best])
