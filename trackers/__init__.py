@@ -17,5 +17,16 @@ register("gstp", "trackers.gstp.tracker:GSTPTracker",
          "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence", needs_weights=True)
 register("gstp-nomotion", "trackers.gstp.tracker:GSTPTracker",
          "GSTP ablation: whole-frame SiamRCNN without the motion model", needs_weights=True, motion=False)
+register("siamtfa", "trackers.siamtfa.tracker:SiamTFATracker",
+         "SiamTFA: two-stage Siamese tracker (Lite0 FPN, adversarial dropout), bidirectional temporal shift: "
+         "needs info['next_frame'], runs causally without it", needs_weights=True, weights="siamtfa.pth")
+register("siamtfa-causal", "trackers.siamtfa.tracker:SiamTFATracker",
+         "SiamTFA with the causal temporal shift (past frame only; live use)", needs_weights=True,
+         weights="siamtfa_causal.pth")
+register("siamtfa-base", "trackers.siamtfa.tracker:SiamTFATracker",
+         "SiamTFA ablation: no temporal shift, no adversarial dropout", needs_weights=True, weights="siamtfa_base.pth")
+register("siamtfa-tam", "trackers.siamtfa.tracker:SiamTFATracker",
+         "SiamTFA ablation: bidirectional temporal shift, no adversarial dropout", needs_weights=True,
+         weights="siamtfa_tam.pth")
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]

@@ -51,13 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset")
     ap.add_argument("--tracker", action="append", required=True, help="registered tracker name (repeatable)")
     ap.add_argument("--sequences", required=True, help="comma-separated sequence names")
+    ap.add_argument("--max-frames", type=int, help="only the first N frames of each sequence (as the bench's)")
     ap.add_argument("--no-look-ahead", action="store_true", help="do not pass next_frame")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="write the figures as JSON here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    seqs = load_dataset(args.dataset, only=args.sequences.split(","))
-    report = {"look_ahead": not args.no_look_ahead, "sequences": [s.name for s in seqs], "trackers": {}}
+    seqs = [s.truncated(args.max_frames) for s in load_dataset(args.dataset, only=args.sequences.split(","))]
+    report = {"look_ahead": not args.no_look_ahead, "max_frames": args.max_frames, "sequences": [s.name for s in seqs], "trackers": {}}
     for name in args.tracker:
         pooled, seconds, frames, per_seq = [], 0.0, 0, {}
         for seq in seqs:
