@@ -136,3 +136,59 @@ def test_step4_replaces_one_roi_with_another_clip_and_zero_target():
         foreign = [t for t in range(3) if fs[b, t, 0, 0, 0] != own]
         assert len(foreign) == 1 and ts[b, foreign[0]].sum() == 0
         assert all(ts[b, t].all() for t in range(3) if t != foreign[0])
+
+
+# -- the shipped weights ------------------------------------------------------------------------
+def test_shipped_weights_load_strict_with_weights_only():
+    state = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    net = PixelwiseNet()
+    missing, unexpected = net.load_state_dict(state, strict=True)
+    assert not missing and not unexpected
+    assert os.path.getsize(DEFAULT_WEIGHTS) < 8e6
+    # not random: the trained heads differ from a fresh initialisation
+    fresh = PixelwiseNet().state_dict()
+    assert not torch.allclose(state["local.fcnn.0.weight"].float(), fresh["local.fcnn.0.weight"])
+
+
+def _track(name, clip, **init):
+    import trackers
+    t = trackers.create(name, device="cpu")
+    t.init(clip.frame(0), **init)
+    ious, results = [], []
+    for i in range(1, len(clip)):
+        r = t.track(clip.frame(i))
+        gt = clip.mask(i)
+        u = (r.mask | gt).sum()
+        ious.append((r.mask & gt).sum() / u if u else 1.0)
+        results.append(r)
+    return np.array(ious), results
+
+
+def test_pixelwise_keeps_a_deforming_objects_mask():
+    import trackers
+    assert trackers.info("pixelwise").produces_masks and trackers.info("pixelwise-1stage").produces_masks
+    clip = SyntheticClip(deform=0.15, num_frames=20, seed=0)
+    ious, results = _track("pixelwise", clip, mask=clip.mask(0))
+    assert ious.mean() > 0.6, ious
+    r = results[-1]
+    assert r.mask.dtype == bool and r.mask.shape == clip.mask(0).shape
+    assert r.box is not None and 0 <= r.score <= 1
+    assert r.maps["roi_probability"].data.shape == (ROI_SIZE, ROI_SIZE)
+    assert r.maps["global_attention"].region == (0, 0, 320, 240)
+    # the mask lies inside the ROI the tracker reports (nothing is segmented outside it)
+    x, y, w, _ = r.maps["roi_probability"].region
+    ys, xs = np.nonzero(r.mask)
+    assert xs.min() >= np.floor(x) and xs.max() <= np.ceil(x + w)
+
+
+def test_pixelwise_from_a_box_uses_grabcut_and_reinit_restarts_from_the_mask():
+    import trackers
+    clip = SyntheticClip(deform=0.15, num_frames=8, seed=1)
+    t = trackers.create("pixelwise-1stage", device="cpu")
+    t.init(clip.frame(0), box=clip.box(0))
+    r = t.track(clip.frame(1))
+    assert r.mask.any() and "global_attention" not in r.maps
+    t.reinit(clip.frame(4), mask=clip.mask(4))
+    r = t.track(clip.frame(5))
+    gt = clip.mask(5)
+    assert (r.mask & gt).sum() / (r.mask | gt).sum() > 0.5

@@ -10,6 +10,12 @@ register("interpolation", "trackers.baselines.interpolation:InterpolationTracker
          "linear interpolation between human keyframes (CVAT/VATIC baseline)", uses_torch=False)
 register("csrt-grabcut", "trackers.baselines.grabcut:CSRTGrabCutTracker",
          "CSRT box + GrabCut inside the box every frame (mask baseline)", produces_masks=True, uses_torch=False)
+register("pixelwise", "trackers.pixelwise.tracker:PixelwiseTracker",
+         "pixel-wise ConvLSTM tracker, 2-stage: global attention ROI + local segmentation (masks)",
+         produces_masks=True, needs_weights=True)
+register("pixelwise-1stage", "trackers.pixelwise.tracker:PixelwiseTracker",
+         "pixel-wise ConvLSTM tracker, 1-stage: ROI at the previous mask's weighted centroid (masks)",
+         produces_masks=True, needs_weights=True, mode="1stage")
 register("fcot", "trackers.fcot.tracker:FCOTTracker",
          "FCOT: two-scale online classifiers + online anchor-free box regression (EfficientNet-Lite0)",
          needs_weights=True)

@@ -8,8 +8,8 @@ chosen for CPU speed).  Widths are scaled down from Table 1 for the same reason:
 module        paper    here
 ============  =======  ===================================================
 F-CNN x2      512      96, 64 (ReLU, tanh out)
-M-CNN x2      1024     128, 4x64 (ReLU, tanh out): h1, c1, h2, c2
-ConvLSTM x2   256      64
+M-CNN x2      1024     128, 4x32 (ReLU, tanh out): h1, c1, h2, c2
+ConvLSTM x2   256      32
 deconv x4     128..1   32, 16, 8, 1 (5x5, stride 2, leaky ReLU; sigmoid out)
 ============  =======  ===================================================
 
@@ -30,7 +30,7 @@ ROI_SIZE = 192           # ROI side in pixels fed to the trunk
 STRIDE = 16              # the trunk tap used
 FEAT_SIZE = ROI_SIZE // STRIDE
 TRUNK_CHANNELS = 112     # Lite0 stride-16 tap
-HIDDEN = 64
+HIDDEN = 32
 
 # Eq. 2 defaults from the paper (§3.3)
 TV_LAMBDA = 1e-4
@@ -47,6 +47,9 @@ class LocalModel(nn.Module):
                                   nn.Conv2d(128, 4 * hidden, 3, padding=1), nn.Tanh())
         self.lstm = ConvLSTM(hidden, hidden, (feat_size, feat_size), layers=2)
         chans = (hidden, 32, 16, 8)
+        # deep supervision (not in the paper): coarse logits straight from h, so the recurrent
+        # part learns within a CPU run's few hundred iterations; unused at inference
+        self.coarse = nn.Conv2d(hidden, 1, 1)
         layers: list[nn.Module] = []
         for a, b in zip(chans, chans[1:]):
             layers += [nn.ConvTranspose2d(a, b, 5, stride=2, padding=2, output_padding=1), nn.LeakyReLU(0.1, True)]
@@ -68,19 +71,23 @@ class LocalModel(nn.Module):
         h1, c1, h2, c2 = out.chunk(4, 1)
         return [(h1, c1), (h2, c2)]
 
-    def step(self, feats: torch.Tensor, state):
-        """One frame: ROI features -> (logits ``(B, 1, S, S)``, new state)."""
+    def step(self, feats: torch.Tensor, state, coarse: bool = False):
+        """One frame: ROI features -> (logits ``(B, 1, S, S)``, new state) (+ coarse logits)."""
         h, state = self.lstm(self.fcnn(feats), state)
+        if coarse:
+            return self.deconv(h), state, self.coarse(h)
         return self.deconv(h), state
 
-    def forward(self, feats0: torch.Tensor, mask0: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        """Sequence form for training: ``feats`` ``(B, T, C, f, f)`` -> logits ``(B, T, 1, S, S)``."""
+    def forward(self, feats0: torch.Tensor, mask0: torch.Tensor, feats: torch.Tensor, coarse: bool = False):
+        """Sequence form for training: ``feats`` ``(B, T, C, f, f)`` -> logits ``(B, T, 1, S, S)``
+        (and coarse logits ``(B, T, 1, f, f)`` with ``coarse``)."""
         state = self.init_state(feats0, mask0)
-        out = []
+        out, out_c = [], []
         for t in range(feats.shape[1]):
-            logits, state = self.step(feats[:, t], state)
+            logits, state, c = self.step(feats[:, t], state, coarse=True)
             out.append(logits)
-        return torch.stack(out, 1)
+            out_c.append(c)
+        return (torch.stack(out, 1), torch.stack(out_c, 1)) if coarse else torch.stack(out, 1)
 
 
 def total_variation(prob: torch.Tensor) -> torch.Tensor:
@@ -88,6 +95,15 @@ def total_variation(prob: torch.Tensor) -> torch.Tensor:
     dy = (prob[..., 1:, :] - prob[..., :-1, :]).abs().sum((-2, -1))
     dx = (prob[..., :, 1:] - prob[..., :, :-1]).abs().sum((-2, -1))
     return dx + dy
+
+
+def coarse_loss(coarse_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Deep-supervision term: BCE of the coarse logits against the area-downsampled target,
+    summed over cells (so it is on the same per-pixel footing as Eq. 2's sum, times the cell area)."""
+    f = coarse_logits.shape[-1]
+    small = F.adaptive_avg_pool2d(target.flatten(0, 1).float(), f).unflatten(0, target.shape[:2])
+    cell = (target.shape[-1] // f) ** 2
+    return cell * F.binary_cross_entropy_with_logits(coarse_logits, small, reduction="none").sum((-3, -2, -1)).mean()
 
 
 def local_loss(logits: torch.Tensor, target: torch.Tensor, tv_lambda: float = TV_LAMBDA,

@@ -1,16 +1,19 @@
 """Training of the pixel-wise tracker, all on CPU, in stages (§5.1 iterative optimisation).
 
-    python -m trackers.pixelwise.train cache   --data /work/shared/data/dev
-    python -m trackers.pixelwise.train local   --stage 0 --out /tmp/trackassist_cache/pixelwise/local0.pth
-    python -m trackers.pixelwise.train global  --stage 0 --out /tmp/trackassist_cache/pixelwise/global0.pth
-    python -m trackers.pixelwise.train rollout --local ... --global ...     # Algorithm 1 on the training clips
-    python -m trackers.pixelwise.train global  --stage 1 --init global0.pth ...   # on predicted maps
-    python -m trackers.pixelwise.train local   --stage 1 --init local0.pth ...    # on ROIs the global model chose
-    python -m trackers.pixelwise.train pack    --local local1.pth --global global1.pth --out resources/weights/pixelwise/pixelwise.pth
+    C=/tmp/trackassist_cache/pixelwise
+    python -m trackers.pixelwise.train cache --composites 80 --davis-repeats 2      # frozen trunk, once
+    python -m trackers.pixelwise.train local  --stage 0 --out $C/local0.pth          # Eq. 2 on GT-placed ROIs
+    python -m trackers.pixelwise.train global --stage 0 --out $C/global0.pth         # Eq. 4 on GT maps
+    python -m trackers.pixelwise.train rollout --local $C/local0.pth --global $C/global0.pth   # Algorithm 1
+    python -m trackers.pixelwise.train global --stage 1 --init $C/global0.pth --out $C/global1.pth  # predicted maps
+    python -m trackers.pixelwise.train local  --stage 1 --init $C/local0.pth --out $C/local1.pth    # tracker ROIs
+    python -m trackers.pixelwise.train pack --local $C/local1.pth --global $C/global1.pth \
+        --out resources/weights/pixelwise/pixelwise_lite0.pth
 
 ``cache`` runs the frozen trunk once per ROI and stores features outside the
 repository (``--cache``); every later stage trains only the small heads.
-Everything is seeded (``--seed``).
+Everything is seeded (``--seed``); each stage stops after ``--minutes``.
+Held-out sequences: :data:`trackers.pixelwise.splits.DAVIS_HELD_OUT`.
 """
 from __future__ import annotations
 

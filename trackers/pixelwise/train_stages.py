@@ -26,7 +26,7 @@ import torch
 from . import data as D
 from .clips import DiskClip, composite_clip
 from .global_model import BURN_IN, MAP_SIZE, GlobalModel, global_loss, theta_from_box
-from .local_model import LocalModel, local_loss
+from .local_model import LocalModel, coarse_loss, local_loss
 from .splits import box_sequences, davis_train
 
 
@@ -90,7 +90,9 @@ def cmd_local(a) -> None:
         for g in opt.param_groups:
             g["lr"] = lr
         f0, m0, fs, ts = D.draw_local_batch(seqs, wins, a.batch, rng, replace=not a.no_replace)
-        loss, parts = local_loss(model(f0, m0, fs), ts)
+        logits, coarse = model(f0, m0, fs, coarse=True)
+        loss, parts = local_loss(logits, ts)
+        loss = loss + a.coarse_weight * coarse_loss(coarse, ts)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -331,8 +333,9 @@ def add_stage_commands(sub, common) -> None:
     p.add_argument("--minutes", type=float, default=20)
     p.add_argument("--batch", type=int, default=6)
     p.add_argument("--length", type=int, default=8, help="frames after the initial ROI per window")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--no-replace", action="store_true", help="skip §3.3 step 4 (ablation)")
+    p.add_argument("--coarse-weight", type=float, default=0.5, help="deep supervision on the ConvLSTM output")
     p.set_defaults(func=cmd_local)
     p = sub.add_parser("global", parents=[common])
     p.add_argument("--stage", type=int, default=0)
