@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .model import FCOTNet
-from .optim import apply_filter, classifier_steps, regressor_steps
+from .optim import apply_filter, classifier_gauss_newton_cg, classifier_steps, regressor_cg, regressor_steps
 from .targets import SIGMA_COARSE, SIGMA_FINE_ONLINE, regression_targets, score_labels
 
 
@@ -53,8 +53,14 @@ class Memory:
 class OnlineModels:
     """f18, f72 (classification) and freg (regression), fitted online to a :class:`Memory`."""
 
-    def __init__(self, net: FCOTNet, init_iters: int = 20, update_iters: int = 3, merge_lambda: float = 0.25):
+    def __init__(self, net: FCOTNet, init_iters: int = 20, update_iters: int = 3, merge_lambda: float = 0.25,
+                 solver: str = "cg", cg_iters: int = 5):
+        if solver not in ("cg", "steepest"):
+            raise ValueError(f"solver must be 'cg' or 'steepest', got {solver!r}")
         self.net = net
+        # "cg": Gauss-Newton with `cg_iters` conjugate-gradient steps per GN step, `iters // cg_iters` GN steps;
+        # "steepest": the offline-training recipe (one GN-length steepest-descent step per iteration)
+        self.solver, self.cg_iters = solver, int(cg_iters)
         self.init_iters, self.update_iters, self.merge_lambda = init_iters, update_iters, merge_lambda
         self.memory = Memory()
         self.first_models: tuple[torch.Tensor, ...] | None = None
@@ -104,9 +110,15 @@ class OnlineModels:
         lab72 = score_labels(boxes, feats["x72"].shape[-2:], 4, SIGMA_FINE_ONLINE)
         reg_t, reg_m = regression_targets(boxes, feats["xreg"].shape[-2:])
         lam18, lam72 = net.log_cls_lambda.exp()
+        lam_reg = net.log_reg_lambda.exp()
+        if self.solver == "cg":
+            gn = max(1, iters // self.cg_iters)
+            f18 = classifier_gauss_newton_cg(f18, feats["x18"], lab18, w, lam18, gn, self.cg_iters)
+            f72 = classifier_gauss_newton_cg(f72, feats["x72"], lab72, w, lam72, gn, self.cg_iters)
+            freg = regressor_cg(freg, net.reg_bias, feats["xreg"], reg_t, reg_m, w, lam_reg, iters)
+            return f18, f72, freg
         steps = net.log_step.exp()
         f18 = classifier_steps(f18, feats["x18"], lab18, w, lam18, steps[0], iters)
         f72 = classifier_steps(f72, feats["x72"], lab72, w, lam72, steps[1], iters)
-        freg = regressor_steps(freg, net.reg_bias, feats["xreg"], reg_t, reg_m, w, net.log_reg_lambda.exp(),
-                               steps[2], iters)
+        freg = regressor_steps(freg, net.reg_bias, feats["xreg"], reg_t, reg_m, w, lam_reg, steps[2], iters)
         return f18, f72, freg

@@ -74,3 +74,59 @@ def regressor_steps(f: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, target
         alpha = g.pow(2).sum() / ((mw * jg.pow(2)).sum() + lam2 * g.pow(2).sum() + 1e-8)
         f = f - step_scale * alpha * g
     return f
+
+
+def _conjugate_gradient(f: torch.Tensor, normal_op, rhs: torch.Tensor, iterations: int) -> torch.Tensor:
+    """``iterations`` CG steps on ``normal_op(f) = rhs`` (symmetric positive definite), from ``f``."""
+    r = rhs - normal_op(f)
+    p, rr = r, r.pow(2).sum()
+    for _ in range(iterations):
+        ap = normal_op(p)
+        a = rr / ((p * ap).sum() + 1e-12)
+        f, r = f + a * p, r - a * ap
+        rr_new = r.pow(2).sum()
+        p, rr = r + rr_new / (rr + 1e-20) * p, rr_new
+    return f
+
+
+def classifier_gauss_newton_cg(f: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
+                               reg_lambda: torch.Tensor, gn_iterations: int, cg_iterations: int,
+                               target_threshold: float = 0.05) -> torch.Tensor:
+    """The loss of :func:`classifier_steps`, minimised by Gauss-Newton with conjugate-gradient inner steps
+    (ATOM/DiMP's "GN-CG").
+
+    Why: the trunk-derived features are strongly correlated (RMS ~50 at stride 16), so plain steepest
+    descent barely moves in 20 steps (on a real first frame the loss fell from 3.5 to 3.3 and the peak
+    stayed on a look-alike); CG reaches the minimum of each linearised problem in a few steps.
+    For a fixed active set (target cells + background cells scoring > 0) the loss is linear least
+    squares, solved via its normal equations ``(X^T W A X + lambda) f = X^T W A y``.
+    """
+    k = f.shape[-1]
+    y = labels[:, None]
+    m = (y > target_threshold).to(x.dtype)
+    sw = weights.view(-1, 1, 1, 1)
+    f = f[None]
+    for _ in range(gn_iterations):
+        active = m + (1 - m) * (apply_filter(x, f) > 0).to(x.dtype)
+        wa = sw * active
+
+        def normal_op(v, wa=wa):
+            return filter_gradient(x, wa * apply_filter(x, v), k) + reg_lambda * v
+
+        f = _conjugate_gradient(f, normal_op, filter_gradient(x, wa * y, k), cg_iterations)
+    return f[0]
+
+
+def regressor_cg(f: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, targets: torch.Tensor,
+                 mask: torch.Tensor, weights: torch.Tensor, reg_lambda: torch.Tensor,
+                 iterations: int) -> torch.Tensor:
+    """The loss of :func:`regressor_steps` minimised by conjugate gradient (it is linear least squares)."""
+    k = f.shape[-1]
+    mw = mask * weights.view(-1, 1, 1, 1) / mask.sum((1, 2, 3), keepdim=True).clamp(min=1)
+    lam2 = reg_lambda ** 2
+
+    def normal_op(v):
+        return filter_gradient(x, mw * apply_filter(x, v), k) + lam2 * v
+
+    rhs = filter_gradient(x, mw * (targets - bias.view(1, -1, 1, 1)), k)
+    return _conjugate_gradient(f, normal_op, rhs, iterations)
