@@ -109,3 +109,56 @@ def test_bad_input_raises_tracker_error():
         t.track(frame)                                    # before init
     with pytest.raises(TrackerError):
         t.init(frame, box=(500, 500, 10, 10))            # outside the frame
+
+
+def _hinge_loss(f, x, labels, w, lam):
+    from trackers.fcot.optim import apply_filter
+    s = apply_filter(x, f[None])
+    m = (labels[:, None] > 0.05).float()
+    res = m * s + (1 - m) * torch.relu(s) - labels[:, None]
+    return float((w.view(-1, 1, 1, 1) * res.pow(2)).sum() + lam * f.pow(2).sum())
+
+
+def test_gauss_newton_cg_fits_correlated_features_where_steepest_descent_stalls():
+    """Features with a large common component (like the trunk's) make steepest descent crawl."""
+    from trackers.fcot.optim import classifier_gauss_newton_cg, classifier_steps
+    from trackers.fcot.targets import score_labels
+    g = torch.Generator().manual_seed(0)
+    boxes = torch.tensor([[100.0, 110.0, 160.0, 170.0]]).repeat(4, 1)
+    labels = score_labels(boxes, (18, 18), 16, 0.25)
+    # channel 0 carries the answer on top of a large offset shared by all channels: a perfect filter
+    # exists (channel 0 minus a multiple of a constant channel), but the offset makes the problem stiff
+    x = 0.1 * torch.randn(4, 8, 18, 18, generator=g) + 30.0 * torch.rand(1, 8, 1, 1, generator=g)
+    x[:, 0] += labels
+    w, lam = torch.full((4,), 0.25), torch.tensor(0.1)
+    f0 = torch.zeros(8, 3, 3)
+    sd = classifier_steps(f0, x, labels, w, lam, torch.tensor(1.0), 20)
+    cg = classifier_gauss_newton_cg(f0, x, labels, w, lam, 4, 5)
+    start = _hinge_loss(f0, x, labels, w, 0.1)
+    assert _hinge_loss(cg, x, labels, w, 0.1) < 0.5 * _hinge_loss(sd, x, labels, w, 0.1) < start
+
+
+def test_init_frame_peak_is_the_target_and_its_regression_reproduces_the_box(clip):
+    """Right after init, tracking the init frame itself must give back (nearly) the init box."""
+    t = trackers.create("fcot", device="cpu", augmentations=9)
+    frame, box = clip.frame(0), clip.box(0)
+    t.init(frame, box=box)
+    r = t.track(frame)
+    x, y, w, h = box
+    fused = r.maps["score_fused"].data
+    py, px = np.unravel_index(int(fused.argmax()), fused.shape)
+    # the crop is centred on the box: its peak within 2 stride-4 cells of the middle of the 72x72 map
+    assert abs(px + 0.5 - 36) <= 2 and abs(py + 0.5 - 36) <= 2, (px, py)
+    assert iou_xywh(r.box, box) > 0.85, (r.box, box)
+    bx, by, bw, bh = r.box
+    assert math.hypot(bx + bw / 2 - x - w / 2, by + bh / 2 - y - h / 2) < 4
+
+
+def test_crop_points_and_boxes_map_back_to_the_frame():
+    from trackers.ops import crop_square
+    t = crop_square((200.0, 120.0), 150.0, 288)
+    pts = np.array([[0.0, 0.0], [144.0, 144.0], [288.0, 288.0]])
+    assert np.allclose(t.points_to_frame(pts), [[125, 45], [200, 120], [275, 195]])
+    assert np.allclose(t.points_to_patch(t.points_to_frame(pts)), pts)
+    box = (180.0, 90.0, 30.0, 60.0)
+    assert np.allclose(t.box_to_frame(t.box_to_patch(box)), box)

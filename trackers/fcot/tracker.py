@@ -13,9 +13,12 @@ trained heads; default ``resources/weights/fcot/fcot_lite0.pth``), ``threads``
 (torch threads, default 1: the GUI and the decoder use the other core),
 ``search_size`` (288), ``context`` (4.0), ``lost_threshold`` (0.3, relative to the
 init frame's peak),
-``update_interval`` (25), ``merge_lambda`` (0.25), ``init_iters`` (20),
-``update_iters`` (3), ``augmentations`` (15), ``window_influence`` (0.3: weight of
-the cosine-window motion prior when picking the peak).
+``update_interval`` (25), ``merge_lambda`` (0.25), ``init_iters`` (50),
+``update_iters`` (5), ``augmentations`` (15), ``window_influence`` (0.3: weight of
+the cosine-window motion prior when picking the peak), ``solver`` ("cg": Gauss-Newton
+with conjugate-gradient steps for the online fits; "steepest": the training recipe's
+steepest descent, which barely converges on real frames), ``size_lr`` (0.3: share of
+the regressed size taken each frame; the rest is the previous size).
 """
 from __future__ import annotations
 
@@ -87,8 +90,9 @@ class FCOTTracker(Tracker):
 
     def __init__(self, device: str = "cpu", weights: str | None = None, threads: int | None = 1,
                  search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.3,
-                 update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 20,
-                 update_iters: int = 3, augmentations: int = 15, window_influence: float = 0.3, seed: int = 0,
+                 update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 50,
+                 update_iters: int = 5, augmentations: int = 15, window_influence: float = 0.3, seed: int = 0,
+                 solver: str = "cg", size_lr: float = 0.3,
                  **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
@@ -98,8 +102,9 @@ class FCOTTracker(Tracker):
         self.search_size, self.context = int(search_size), float(context)
         self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
         self.augmentations, self.seed = int(augmentations), int(seed)
-        self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda)
+        self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda, solver)
         self.window_influence = float(window_influence)
+        self.size_lr = float(size_lr)
         self._hann: torch.Tensor | None = None
         self._pad: tuple[float, ...] | None = None
 
@@ -180,9 +185,14 @@ class FCOTTracker(Tracker):
             # keep the box sane: at least 4 px, no more than 1/4 of the crop side change per frame
             w = float(np.clip(x1 - x0, max(4.0, self.size[0] * 0.75), self.size[0] * 1.33))
             h = float(np.clip(y1 - y0, max(4.0, self.size[1] * 0.75), self.size[1] * 1.33))
-            cx, cy = t.points_to_frame(np.array([4.0 * px + 2, 4.0 * py + 2]))
+            # the box is the regression at the peak cell (FCOT): its centre corrects the peak's
+            # 4-pixel quantisation and a peak that sits off-centre on the target
+            cx, cy = t.points_to_frame((pbox[:2] + pbox[2:]) / 2)
             self.centre = np.array([np.clip(cx, 0, W), np.clip(cy, 0, H)])
-            self.size = np.array([w, h])
+            # size damping (SiamRPN's scale learning rate): the regressor's per-frame size is noisy, and
+            # since the next crop scales with the size, undamped errors feed back and random-walk
+            self.size = self.size + self.size_lr * (np.array([w, h]) - self.size)
+            w, h = self.size
             self.widen = 1.0
             self.last_box = (self.centre[0] - w / 2, self.centre[1] - h / 2, w, h)
             self._remember(score, feats, t, self.last_box)
