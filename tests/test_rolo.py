@@ -32,8 +32,9 @@ def test_lstm_shapes_and_state_carry(variant, out_dim):
         assert out.shape == (batch, steps, out_dim)
         # stepping with a carried state gives exactly the window's outputs
         state = model.zero_state(batch)
+        full_loc = model.with_motion(loc, prev)
         for t in range(steps):
-            step_out, state = model.step(feats[:, t], loc[:, t], prev[:, t], state)
+            step_out, state = model.step(feats[:, t], full_loc[:, t], prev[:, t], state)
             torch.testing.assert_close(step_out, out[:, t])
         # the state really carries information: a different history changes the last output
         other = model(feats.flip(1), loc, prev)
@@ -46,7 +47,7 @@ def test_location_input_hides_missing_detection():
     with_det = location_input("coords", det, torch.tensor(1.0), torch.tensor(0.8), prev)
     without = location_input("coords", det, torch.tensor(0.0), torch.tensor(0.8), prev)
     assert with_det[-2] == 1 and without[-2] == 0 and without[-1] == 0
-    assert torch.all(without[4:8] == 0) and not torch.all(with_det[4:8] == 0)
+    assert torch.all(without[2:6] == 0) and not torch.all(with_det[2:6] == 0)
     # heatmap variant paints the previous output when the detector missed
     heat = location_input("heatmap", det, torch.tensor(0.0), torch.tensor(0.0), prev)[:1024].reshape(32, 32)
     assert heat[int(0.6 * 32), int(0.7 * 32)] == 1 and heat[int(0.3 * 32), int(0.2 * 32)] == 0
@@ -109,3 +110,18 @@ def test_kalman_coasts_on_velocity():
         kf.update((5 * t, 0, 20, 20))
     coasted = [kf.predict()[0] for _ in range(3)]
     assert coasted[0] > 35 and coasted[2] > coasted[1] > coasted[0]  # keeps moving right
+
+
+# --- shipped weights + behaviour --------------------------------------------------
+@pytest.mark.parametrize("variant", ["coords", "heatmap"])
+def test_shipped_weights_load_strictly(variant):
+    path = default_path(variant)
+    state = torch.load(path, weights_only=True)
+    assert set(state) == {"config", "detector", "lstm"}
+    detector, lstm, config = load_weights(path)  # rebuilds the modules, strict=True
+    assert lstm.variant == variant and config["step"] >= 1
+    # the weights are trained, not the initialisation: the detector head moved away from it
+    assert float(state["detector"]["head.2.bias"][0]) != pytest.approx(-3.0, abs=1e-3)
+    lstm.load_state_dict(state["lstm"], strict=True)
+    with pytest.raises(RuntimeError):
+        lstm.load_state_dict({**state["lstm"], "unexpected": torch.zeros(1)}, strict=True)

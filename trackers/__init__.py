@@ -23,6 +23,13 @@ register("gstp", "trackers.gstp.tracker:GSTPTracker",
          "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence", needs_weights=True)
 register("gstp-nomotion", "trackers.gstp.tracker:GSTPTracker",
          "GSTP ablation: whole-frame SiamRCNN without the motion model", needs_weights=True, motion=False)
+register("rolo", "trackers.rolo.tracker:RoloTracker",
+         "ROLO: template detector (Lite0) + LSTM regressing the box coordinates", needs_weights=True, variant="coords")
+register("rolo-heatmap", "trackers.rolo.tracker:RoloTracker",
+         "ROLO heatmap variant: the LSTM predicts a 32x32 heatmap of the frame", needs_weights=True, variant="heatmap")
+register("detector-kalman", "trackers.rolo.kalman:DetectorKalmanTracker",
+         "ROLO's detector + constant-velocity Kalman filter, IoU-gated (the paper's YOLO+SORT baseline)",
+         needs_weights=True)
 register("siamtfa", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA: two-stage Siamese tracker (Lite0 FPN, adversarial dropout), bidirectional temporal shift: "
          "needs info['next_frame'], runs causally without it", needs_weights=True, weights="siamtfa.pth")

@@ -17,7 +17,7 @@ from ..base import BoxSet, Tracker, TrackerError, TrackResult
 from .detector import candidates
 from .features import FrameEncoder
 from .geometry import iou_matrix
-from .weights import default_path, load_weights
+from .weights import default_path, load_detector
 
 
 class ConstantVelocityKalman:
@@ -66,7 +66,9 @@ class DetectorKalmanTracker(Tracker):
     def __init__(self, device: str = "cpu", weights: str | None = None, iou_min: float = 0.3,
                  top_k: int = 8, **params) -> None:
         super().__init__(device=device, **params)
-        self.detector, _, config = load_weights(weights or default_path("coords"), device="cpu")
+        path = weights or default_path("coords")
+        self.detector = load_detector(path)
+        config = torch.load(path, map_location="cpu", weights_only=True)["config"]
         self.encoder = FrameEncoder(config["long_side"])
         self.iou_min, self.top_k = iou_min, top_k
         self._kernel = self._template_wh = self._kf = None

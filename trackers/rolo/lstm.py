@@ -38,7 +38,7 @@ OFFSET_SCALE = 10.0
 
 def location_dim(variant: str, heatmap_size: int = HEATMAP_SIZE) -> int:
     if variant == "coords":
-        return 4 + 4 + 2          # previous box, detection - previous, flag, confidence
+        return 2 + 4 + 2          # previous size, detection - previous, flag, confidence
     if variant == "heatmap":
         return heatmap_size ** 2 + 2  # painted detection (or previous output), flag, confidence
     raise ValueError(f"unknown ROLO variant {variant!r}; use one of {VARIANTS}")
@@ -67,8 +67,10 @@ def location_input(variant: str, det: torch.Tensor, has_det: torch.Tensor, det_c
     flag = has_det.to(det.dtype)
     conf = det_conf.to(det.dtype) * flag
     if variant == "coords":
+        # no absolute position: with ~20 training videos the LSTM otherwise learns where
+        # targets "usually" are and pulls the box there (measured: a -0.2 jump on a new clip)
         offset = (det - prev) * flag[..., None] * OFFSET_SCALE
-        return torch.cat([prev, offset, flag[..., None], conf[..., None]], -1)
+        return torch.cat([prev[..., 2:], offset, flag[..., None], conf[..., None]], -1)
     if variant == "heatmap":
         painted = torch.where(flag[..., None] > 0, det, prev)
         return torch.cat([paint_heatmaps(painted, heatmap_size), flag[..., None], conf[..., None]], -1)
@@ -121,17 +123,23 @@ class RoloLSTM(nn.Module):
     def _output(self, h: torch.Tensor, location: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         if self.variant == "coords":
             # anchor on the detection when there is one (prev + its offset), else on the previous output
-            flag = location[..., 8:9]
-            anchor = prev + location[..., 4:8] / OFFSET_SCALE * flag
-            out = anchor + self.head(h) / OFFSET_SCALE
+            flag = location[..., 6:7]
+            anchor = prev + location[..., 2:6] / OFFSET_SCALE * flag
+            # a bounded step (at most 0.1 of the frame per frame) keeps one bad output from derailing it
+            out = anchor + 0.1 * torch.tanh(self.head(h))
             # centre anywhere in the frame (and a little outside), size positive
             return torch.cat([out[..., :2].clamp(-0.25, 1.25), out[..., 2:].clamp(1e-3, 1.5)], -1)
         heat_in = location[..., : self.heatmap_size ** 2]
         return torch.sigmoid(self.head(h) + self.skip_gain * (2.0 * heat_in - 1.0))
 
+    def with_motion(self, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """The location input as the cell sees it (hook for extra location features; none yet)."""
+        return locations
+
     def forward(self, features: torch.Tensor, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         batch, steps = features.shape[:2]
         state = self.zero_state(batch, features.device)
+        locations = self.with_motion(locations, prev)
         outs = []
         for t in range(steps):
             out, state = self.step(features[:, t], locations[:, t], prev[:, t], state)

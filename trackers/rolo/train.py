@@ -29,7 +29,7 @@ from . import cache
 from .core import RoloCore
 from .train_detector import detection_quality, run_detector, train_detector
 from .train_lstm import closed_loop, prepare_segments, summarize, train_lstm
-from .weights import load_weights, save_weights
+from .weights import load_detector, save_weights
 
 DEFAULT_VAL = ["vot2014-car", "vot2014-jogging", "vot2014-skating", "vot2014-woman"]
 
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     if args.detector:
-        detector = load_weights(args.detector)[0]
+        detector = load_detector(args.detector)
         log(f"detector head reused from {args.detector}")
     else:
         detector = train_detector({n: data[n] for n in train_names}, args.detector_steps, args.seed,

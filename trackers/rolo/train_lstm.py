@@ -93,7 +93,7 @@ def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int
         drop = rng.random(len(idx)) < 0.1
         if rng.random() < 0.35:
             a = int(rng.integers(0, len(idx)))
-            drop[a: a + int(rng.integers(2, step + 1))] = True
+            drop[a: a + int(rng.integers(min(2, step), step + 1))] = True
         wrong = (rng.random(len(idx)) < 0.03) & np.isfinite(seg.alt[idx]).all(1)
         det[wrong], conf[wrong], has = seg.alt[idx][wrong], conf[wrong] * 0.8, has | wrong
         has &= ~drop

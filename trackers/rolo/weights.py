@@ -50,3 +50,13 @@ def load_weights(path: str, device: str = "cpu") -> tuple[TemplateDetector, Rolo
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise TrackerError(f"{path}: not usable ROLO weights: {exc}") from exc
     return detector.to(device).eval(), lstm.to(device).eval(), config
+
+
+def load_detector(path: str) -> TemplateDetector:
+    """Only the detector head of a ``rolo_*.pt`` (to train new LSTMs on the same detector)."""
+    if not os.path.exists(path):
+        raise TrackerError(f"ROLO weights not found: {path} (train them with python -m trackers.rolo.train)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    detector = TemplateDetector(**state["config"]["detector"])
+    detector.load_state_dict(state["detector"], strict=True)
+    return detector.eval()
