@@ -42,6 +42,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-reference", action="store_true", help="no reference tracker, no ratios to it")
     parser.add_argument("--force", action="store_true", help="re-run sequences whose results exist")
     parser.add_argument("--markdown", metavar="FILE", help="also write summary.md here (e.g. docs/BENCHMARKS.md)")
+    parser.add_argument("--section", default="bench", metavar="NAME",
+                        help="marked section of the --markdown file to replace (default: bench, the main table; "
+                             "e.g. a tracker family's held-out run)")
 
 
 def _command_line(args) -> str:
@@ -67,6 +70,8 @@ def _command_line(args) -> str:
         parts += ["--reference", args.reference]
     if args.force:
         parts.append("--force")
+    if args.section != "bench":
+        parts += ["--section", args.section]
     return "trackassist bench " + shlex.join(parts)
 
 
@@ -98,7 +103,7 @@ def run(args) -> int:
             args.dataset, list(dict.fromkeys(args.tracker)), args.out, sequences=only or None, exclude=exclude,
             max_frames=args.max_frames, device=args.device, force=args.force, threads=args.threads,
             taus=_taus(args.taus), reference=None if args.no_reference else args.reference,
-            progress=sys.stderr, command=_command_line(args), markdown=args.markdown)
+            progress=sys.stderr, command=_command_line(args), markdown=args.markdown, section=args.section)
     except DatasetError as exc:
         raise FormatError(exc.path, "", exc.problem) from exc
     except TrackerError as exc:

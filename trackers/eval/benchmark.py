@@ -67,7 +67,7 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
                   max_frames: int | None = None, device: str = "cpu", force: bool = False, threads: int = 1,
                   taus: tuple[float, ...] = TAUS, reference: str | None = DEFAULT_REFERENCE,
                   progress: TextIO | None = sys.stderr, command: str | None = None,
-                  markdown: str | None = None, isolate: bool = True) -> dict:
+                  markdown: str | None = None, isolate: bool = True, section: str = "bench") -> dict:
     """Run (or resume) every tracker on every sequence and write ``summary.json`` / ``summary.md``.
 
     ``reference`` (default ``csrt``) is added to the run when missing so that
@@ -77,7 +77,8 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
     OpenCV-only run memory).  ``threads`` caps OpenCV's and (if the tracker imported it) torch's threads.
     ``isolate`` runs each (tracker, sequence) in a forked child (see isolation.py) so a
     crashing tracker costs that sequence, not the run.
-    ``markdown`` names one more file to receive ``summary.md`` (e.g. docs/BENCHMARKS.md).
+    ``markdown`` names one more file to receive ``summary.md`` (e.g. docs/BENCHMARKS.md),
+    spliced into its marked ``section`` (see :func:`splice_marked_section`).
     Returns the summary dict.
     """
     from ..registry import resolve_device
@@ -110,7 +111,7 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
     summary = summarize(out_dir, list(factories), seqs, taus=taus, reference=reference, dataset_dir=dataset_dir,
                         device=device, threads=threads, max_frames=max_frames,
                         command=command or f"run_benchmark({dataset_dir!r}, {list(factories)!r}, {out_dir!r})")
-    write_summary(summary, out_dir, markdown)
+    write_summary(summary, out_dir, markdown, section)
     return summary
 
 
@@ -135,15 +136,16 @@ def summarize(out_dir: str, tracker_names: list[str], seqs, *, taus=TAUS, refere
     return summary
 
 
-def write_summary(summary: dict, out_dir: str, markdown: str | None = None) -> None:
+def write_summary(summary: dict, out_dir: str, markdown: str | None = None, section: str = "bench") -> None:
     with open(os.path.join(out_dir, "summary.json.tmp"), "w") as f:
         json.dump(summary, f, indent=1)
     os.replace(os.path.join(out_dir, "summary.json.tmp"), os.path.join(out_dir, "summary.json"))
-    text = render_markdown(summary)
+    # Secondary sections sit one heading level below the main table.
+    text = render_markdown(summary) if section == "bench" else "#" + render_markdown(summary, title=f"Benchmarks: {section}")
     for path in [os.path.join(out_dir, "summary.md")] + ([markdown] if markdown else []):
         if os.path.dirname(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        merged = text if path != markdown else splice_marked_section(path, "bench", text)
+        merged = text if path != markdown else splice_marked_section(path, section, text)
         with open(path + ".tmp", "w") as f:
             f.write(merged)
         os.replace(path + ".tmp", path)
@@ -155,9 +157,11 @@ _SECTION = re.compile(r"<!-- (?P<name>[\w-]+) -->\n.*?<!-- /(?P=name) -->\n?", r
 def splice_marked_section(path: str, name: str, text: str) -> str:
     """The file's text with ``<!-- name --> ... <!-- /name -->`` replaced by ``text``.
 
-    docs/BENCHMARKS.md is shared: other benchmarks (GUI latency, long videos)
-    keep their own marked sections, which a regenerated tracker table must
-    not wipe.  Unmarked text outside any section is dropped (it was ours).
+    docs/BENCHMARKS.md is shared: the main tracker table (``bench``), the
+    held-out runs of each tracker family, GUI latency and long videos each
+    keep their own marked section, which regenerating one must not wipe.  A
+    section is replaced in place; a new one is appended (``bench`` goes
+    first).  Unmarked text outside any section is dropped (it was ours).
     """
     block = f"<!-- {name} -->\n{text.rstrip()}\n<!-- /{name} -->\n"
     try:
@@ -165,5 +169,12 @@ def splice_marked_section(path: str, name: str, text: str) -> str:
             old = f.read()
     except FileNotFoundError:
         return block
-    others = [m.group(0) for m in _SECTION.finditer(old) if m.group("name") != name]
-    return "\n".join([block] + [o if o.endswith("\n") else o + "\n" for o in others])
+    sections = [(m.group("name"), m.group(0) if m.group(0).endswith("\n") else m.group(0) + "\n")
+                for m in _SECTION.finditer(old)]
+    if any(n == name for n, _ in sections):
+        sections = [(n, block if n == name else b) for n, b in sections]
+    elif name == "bench":
+        sections.insert(0, (name, block))
+    else:
+        sections.append((name, block))
+    return "\n".join(b for _, b in sections)
