@@ -38,7 +38,7 @@ OFFSET_SCALE = 10.0
 
 def location_dim(variant: str, heatmap_size: int = HEATMAP_SIZE) -> int:
     if variant == "coords":
-        return 2 + 4 + 2          # previous size, detection - previous, flag, confidence
+        return 2 + 4 + 2          # previous size, detection - previous, flag, confidence (+4 motion, added in forward)
     if variant == "heatmap":
         return heatmap_size ** 2 + 2  # painted detection (or previous output), flag, confidence
     raise ValueError(f"unknown ROLO variant {variant!r}; use one of {VARIANTS}")
@@ -90,7 +90,8 @@ class RoloLSTM(nn.Module):
         super().__init__()
         self.variant, self.feature_dim, self.hidden = variant, feature_dim, hidden
         self.feature_embed, self.heatmap_size = feature_embed, heatmap_size
-        loc = location_dim(variant, heatmap_size)
+        # the coordinate LSTM also sees the motion of its previous outputs (the location history)
+        loc = location_dim(variant, heatmap_size) + (4 if variant == "coords" else 0)
         # the paper feeds 4096 raw features; a learned reduction keeps the LSTM small
         self.embed = nn.Sequential(nn.Linear(feature_dim, feature_embed), nn.ReLU())
         self.cell = nn.LSTMCell(feature_embed + loc, hidden)
@@ -133,8 +134,12 @@ class RoloLSTM(nn.Module):
         return torch.sigmoid(self.head(h) + self.skip_gain * (2.0 * heat_in - 1.0))
 
     def with_motion(self, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """The location input as the cell sees it (hook for extra location features; none yet)."""
-        return locations
+        """Coordinates: append each step's motion of the previous output (0 at the window's start)."""
+        if self.variant != "coords":
+            return locations
+        motion = torch.zeros_like(prev)
+        motion[:, 1:] = (prev[:, 1:] - prev[:, :-1]) * OFFSET_SCALE
+        return torch.cat([locations, motion], -1)
 
     def forward(self, features: torch.Tensor, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         batch, steps = features.shape[:2]

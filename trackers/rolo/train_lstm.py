@@ -106,9 +106,14 @@ def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int
             misses[t] = run
             run = 0 if has[t] else run + 1
         noise = prev_noise * (1 + 0.5 * misses)[:, None]
+        # a tracker's error drifts slowly (AR(1), rho 0.9): the motion of its outputs ~ the true motion
+        unit = np.zeros((len(idx), 4))
+        unit[0] = rng.normal(0, 1, 4)
+        for t in range(1, len(idx)):
+            unit[t] = 0.9 * unit[t - 1] + np.sqrt(1 - 0.81) * rng.normal(0, 1, 4)
         prev = known.copy()
-        prev[:, :2] += rng.normal(0, 1, (len(idx), 2)) * noise * known[:, 2:]
-        prev[:, 2:] *= np.exp(rng.normal(0, 1, (len(idx), 2)) * noise)
+        prev[:, :2] += unit[:, :2] * noise * known[:, 2:]
+        prev[:, 2:] *= np.exp(unit[:, 2:] * noise)
         det = np.where(has[:, None], det, 0.0)
         feats.append(seg.vectors[idx])
         prevs.append(torch.from_numpy(prev).float())
