@@ -1,6 +1,8 @@
 """`trackassist bench` end to end on a tiny synthetic GOT-10k folder (never the shared data)."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -130,26 +132,55 @@ def test_mask_tracker_results_and_perfect_scores(dataset, tmp_path):
     assert t["effort"]["0.7"]["corrections"] == 0 and t["effort"]["0.7"]["vs_interpolation"] == 0.0
 
 
-class CrashingTracker(Tracker):
-    """Dies like a segfaulting native tracker on frame 3."""
+CRASHING_RUN = r"""
+import json, os, signal, sys
+from trackers.base import Tracker, TrackResult
+from trackers.eval import run_benchmark
 
+
+class CrashingTracker(Tracker):
+    # Dies like a segfaulting native tracker on frame 3.
     def _init(self, frame, box, mask, info):
         self.box = box
 
     def track(self, frame, info=None):
         if info["frame_index"] == 3:
-            import signal
-
             os.kill(os.getpid(), signal.SIGSEGV)
         return TrackResult(self.box, 1.0)
 
 
+summary = run_benchmark(sys.argv[1], {"crashy": CrashingTracker}, sys.argv[2], reference="interpolation", progress=None)
+print(json.dumps(summary["trackers"]))
+"""
+
+
 def test_a_crashing_tracker_costs_its_sequence_not_the_run(dataset, tmp_path):
+    # A fresh interpreter: fork isolation is only used from a single-threaded
+    # process, and this pytest process may already run Qt or OpenMP threads.
     out = str(tmp_path / "out")
-    summary = run_benchmark(dataset, {"crashy": CrashingTracker}, out, reference="interpolation", progress=None)
-    t = summary["trackers"]["crashy"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", CRASHING_RUN, dataset, out], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trackers_summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    t = trackers_summary["crashy"]
     assert t["errors"]["crashed"] == ["walk", "exit"] and "SIGSEGV" in t["errors"]["first"]
     assert t["got10k"]["ao"] == 0.0                      # no box after the first frame
     assert t["effort"]["0.5"]["corrections"] == 2 * (FRAMES - 1) - 3   # every present frame by hand
     assert len(read_boxes(os.path.join(out, "crashy", "walk", "walk_001.txt"))) == FRAMES
-    assert summary["trackers"]["interpolation"]["errors"]["crashed"] == []
+    assert trackers_summary["interpolation"]["errors"]["crashed"] == []
+
+
+def test_fork_isolation_is_refused_once_other_threads_run():
+    import threading
+
+    from trackers.eval.isolation import fork_is_safe
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        assert not fork_is_safe()
+    finally:
+        stop.set()
+        worker.join()

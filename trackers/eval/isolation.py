@@ -10,7 +10,10 @@ crash is counted in the tracker's errors and named in the summary: a crashing
 tracker is never flattered by leaving the sequence out.
 
 A fresh child per sequence also makes peak RSS a per-sequence figure.  Where
-``fork`` is unavailable the run happens in-process.
+``fork`` is unavailable, or unsafe because the process already runs other
+native threads (Qt, an OpenMP pool: a child forked while one of them holds a
+lock can hang forever), the run happens in-process.  ``trackassist bench``
+runs trackers only in its children, so its own process stays single-threaded.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from .effort import per_100
 
 def run_isolated(run, seq: Sequence, out_dir: str, tracker_name: str, taus) -> dict:
     """``run()`` writes the sequence's results; returns its record, or a crash record if the child died."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if "fork" not in multiprocessing.get_all_start_methods() or not fork_is_safe():
         return run()
     child = multiprocessing.get_context("fork").Process(target=_child, args=(run,), daemon=False)
     child.start()
@@ -35,6 +38,16 @@ def run_isolated(run, seq: Sequence, out_dir: str, tracker_name: str, taus) -> d
     if child.exitcode == 0 and record is not None and record.get("frames") == len(seq):
         return record
     return write_crash_record(seq, out_dir, tracker_name, taus, _describe(child.exitcode))
+
+
+def fork_is_safe() -> bool:
+    """True when this process has a single thread, native ones included."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: only Python's own threads can be seen
+        import threading
+
+        return threading.active_count() == 1
 
 
 def _child(run) -> None:
