@@ -124,17 +124,26 @@ class Tracker(abc.ABC):
     # -- public API ---------------------------------------------------------
     def init(self, frame: np.ndarray, box: Box | None = None, mask: np.ndarray | None = None,
              info: Mapping[str, Any] | None = None) -> None:
+        frame, box = self._checked_target(frame, box, mask)
+        self._init(frame, box, mask, dict(info or {}))
+        self.initialized = True
+
+    def _checked_target(self, frame: np.ndarray, box: Box | None, mask: np.ndarray | None) -> tuple[np.ndarray, Box]:
+        """Validate the frame and the box (or the box around the mask); remember the frame size.
+
+        ``init`` and every ``reinit`` override call this, so a bad correction
+        gets the same clear :class:`TrackerError` as a bad first box.
+        """
         frame = check_frame(frame)
         if box is None and mask is None:
-            raise TrackerError("init needs a box or a mask")
+            raise TrackerError("needs a box or a mask")
         if box is None:
             box = box_from_mask(mask)
             if box is None:
-                raise TrackerError("init mask is empty")
+                raise TrackerError("the mask is empty")
         box = check_box(box, frame.shape)
         self.frame_shape = frame.shape[:2]
-        self._init(frame, box, mask, dict(info or {}))
-        self.initialized = True
+        return frame, box
 
     @abc.abstractmethod
     def _init(self, frame: np.ndarray, box: Box, mask: np.ndarray | None, info: dict) -> None:

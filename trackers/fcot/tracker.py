@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .. import backbones
-from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, box_from_mask, check_box, check_frame
+from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops import crop_square, warp_crop
 from .model import REG_UNIT, TRUNK_TAPS, FCOTNet
 from .online import OnlineModels, Sample
@@ -142,13 +142,7 @@ class FCOTTracker(Tracker):
         """Restart the online models from the corrected frame, keeping the first-frame samples."""
         if not self.initialized or self.online.memory.first == []:
             return self.init(frame, box, mask, info)
-        frame = check_frame(frame)
-        if box is None:
-            box = box_from_mask(mask)
-            if box is None:
-                raise TrackerError("reinit needs a box or a non-empty mask")
-        box = check_box(box, frame.shape)
-        self.frame_shape = frame.shape[:2]
+        frame, box = self._checked_target(frame, box, mask)
         self.online.start(self._samples(frame, box, max(3, self.augmentations // 3)), keep_first=True)
         self._set_state(box)
 

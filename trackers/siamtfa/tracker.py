@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import backbones
-from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult, box_from_mask, check_box, check_frame
+from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops import crop_square, decode_deltas, warp_crop
 from .data import SEARCH_CONTEXT, SEARCH_SIZE, TEMPLATE_CONTEXT, TEMPLATE_SIZE
 from .model import LEVELS, ShiftedLastStage, SiamTFAHeads
@@ -111,13 +111,7 @@ class SiamTFATracker(Tracker):
         """Replace the template by the corrected target (blended with the first one by ``template_blend``)."""
         if not self.initialized or self.f_first is None:
             return self.init(frame, box, mask, info)
-        frame = check_frame(frame)
-        if box is None:
-            box = box_from_mask(mask)
-            if box is None:
-                raise TrackerError("reinit needs a box or a non-empty mask")
-        box = check_box(box, frame.shape)
-        self.frame_shape = frame.shape[:2]
+        frame, box = self._checked_target(frame, box, mask)
         f_new = self._template(frame, box)
         self.f_z = self.template_blend * self.f_first + (1 - self.template_blend) * f_new
         self._set_state(box)
