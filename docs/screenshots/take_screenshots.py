@@ -4,7 +4,8 @@
 
 Opens a copy of the sample clip (so no project is written into resources/),
 draws the target's box on frame 0, turns it into a mask with GrabCut,
-propagates with CSRT and grabs the window.
+propagates with CSRT and grabs the window; then re-runs the first 40 frames
+with GSTP to show its maps in the docks and its motion heatmap over the frame.
 """
 from __future__ import annotations
 
@@ -72,6 +73,20 @@ def main() -> None:
     w.frame_view.tool.hover(*(first_box[0] + first_box[2] / 2, first_box[1] + first_box[3] / 2))
     wait(app, 100)
     save_small(w.frame_view, "mask_editing.png", 800)
+    if w.controller is not None:
+        # What a tracker "sees": GSTP's whole-frame maps in the docks, its motion heatmap over the frame.
+        w.actions_by_name["tool_box"].trigger()
+        tid = w.state.current_object
+        w.controller.set_tracker(tid, "gstp", "cpu")
+        w.controller.set_overlay_map("motion_heatmap")
+        done = []
+        w.controller.finished.connect(lambda _c: done.append(1))
+        w.controller.propagate(+1, "range", stop=40)
+        while not done:
+            wait(app, 50)
+        w.state.set_frame(38)
+        wait(app, 800)
+        save_small(w, "tracker_maps.png")
     w.close()
     print("wrote", os.listdir(OUT))
 
