@@ -174,3 +174,11 @@ def test_crop_outside_frame_is_padded_and_shrink_path_is_aligned():
     fx, fy = t.points_to_frame(np.array([10.5, 10.5]))
     assert abs(int(patch[10, 10, 1]) - 2.0 * (fy - 0.5)) <= 3
     assert abs(int(patch[10, 10, 0]) - 1.5 * (fx - 0.5)) <= 3
+
+
+def test_clip_to_frame_keeps_a_pixel_inside():
+    from trackers.ops.boxes import clip_to_frame
+
+    assert clip_to_frame((-5, -5, 20, 10), 100, 50) == (0.0, 0.0, 15.0, 5.0)
+    assert clip_to_frame((200, 10, 30, 30), 100, 50) == (99.0, 10.0, 1.0, 30.0)
+    assert clip_to_frame((10, 10, 5, 5), 100, 50) == (10.0, 10.0, 5.0, 5.0)

@@ -32,6 +32,7 @@ import torch
 
 from .. import backbones
 from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
+from ..ops.boxes import clip_to_frame
 from ..ops import crop_square, warp_crop
 from .model import REG_UNIT, TRUNK_TAPS, FCOTNet
 from .online import OnlineModels, Sample
@@ -194,7 +195,7 @@ class FCOTTracker(Tracker):
             # target lost: keep the last box, look wider next time
             self.widen = min(self.widen * 1.4, 2.5)
         self._maybe_update()
-        box = self._clip(self.last_box, W, H)
+        box = clip_to_frame(self.last_box, W, H)
         maps = self._maps(s18[0, 0], s72[0, 0], fused, reg[0], t)
         return TrackResult(box, score, None, maps)
 
@@ -221,13 +222,6 @@ class FCOTTracker(Tracker):
             self.best, self.frames_since_update = None, 0
 
     # -- output -----------------------------------------------------------------------------
-    @staticmethod
-    def _clip(box: Box, W: int, H: int) -> Box:
-        x, y, w, h = box
-        x0, y0 = min(max(x, 0.0), W - 1.0), min(max(y, 0.0), H - 1.0)
-        x1, y1 = min(max(x + w, x0 + 1.0), float(W)), min(max(y + h, y0 + 1.0), float(H))
-        return (x0, y0, x1 - x0, y1 - y0)
-
     @staticmethod
     def _maps(s18, s72, fused, reg, t) -> dict[str, ScoreMap]:
         region = t.region

@@ -88,3 +88,15 @@ def iou_xywh(a, b) -> float:
     inter = iw * ih
     union = aw * ah + bw * bh - inter
     return inter / union if union > 0 else 0.0
+
+
+def clip_to_frame(box, W: int, H: int) -> tuple[float, float, float, float]:
+    """An ``(x, y, w, h)`` box clipped to a ``W x H`` frame, at least 1x1 pixel inside it.
+
+    Trackers report their box through this so a drifting estimate never
+    leaves the image (the interface promises boxes on the frame).
+    """
+    x, y, w, h = (float(v) for v in box)
+    x0, y0 = min(max(x, 0.0), W - 1.0), min(max(y, 0.0), H - 1.0)
+    x1, y1 = min(max(x + w, x0 + 1.0), float(W)), min(max(y + h, y0 + 1.0), float(H))
+    return (x0, y0, x1 - x0, y1 - y0)

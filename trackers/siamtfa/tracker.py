@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from .. import backbones
 from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
+from ..ops.boxes import clip_to_frame
 from ..ops import crop_square, decode_deltas, warp_crop
 from .data import SEARCH_CONTEXT, SEARCH_SIZE, TEMPLATE_CONTEXT, TEMPLATE_SIZE
 from .model import LEVELS, ShiftedLastStage, SiamTFAHeads
@@ -171,7 +172,7 @@ class SiamTFATracker(Tracker):
         maps = self._level_maps(rpn, t)
         H, W = frame.shape[:2]
         if len(props) == 0:
-            return TrackResult(self._clip(self._box(), W, H), 0.0, None, maps, shift=mode)
+            return TrackResult(clip_to_frame(self._box(), W, H), 0.0, None, maps, shift=mode)
         rois = torch.cat([props.new_zeros(len(props), 1), props], 1)
         logits, deltas = self.heads.refine(self.heads.fuse(pyramid[16], rois, self.f_z))
         probs = F.softmax(logits, -1)[:, 1]
@@ -185,7 +186,7 @@ class SiamTFATracker(Tracker):
                                    "stage 1: top-N proposals (RPN foreground probability)")
         maps["refine_scores"] = BoxSet(self._to_frame(boxes, t), p,
                                        "stage 2: refined RoIs (foreground probability); the best is the target")
-        return TrackResult(self._clip(self._box(), W, H), score, None, maps, shift=mode)
+        return TrackResult(clip_to_frame(self._box(), W, H), score, None, maps, shift=mode)
 
     def _choose(self, boxes: np.ndarray, p: np.ndarray, t) -> tuple[int, float]:
         """Best refined RoI: foreground probability, penalised for size/aspect change, blended with a cosine window."""
@@ -211,13 +212,6 @@ class SiamTFATracker(Tracker):
     def _box(self) -> Box:
         (cx, cy), (w, h) = self.centre, self.size
         return (cx - w / 2, cy - h / 2, w, h)
-
-    @staticmethod
-    def _clip(box: Box, W: int, H: int) -> Box:
-        x, y, w, h = box
-        x0, y0 = min(max(x, 0.0), W - 1.0), min(max(y, 0.0), H - 1.0)
-        x1, y1 = min(max(x + w, x0 + 1.0), float(W)), min(max(y + h, y0 + 1.0), float(H))
-        return (x0, y0, x1 - x0, y1 - y0)
 
     @staticmethod
     def _to_frame(boxes_xyxy: np.ndarray, t) -> np.ndarray:
