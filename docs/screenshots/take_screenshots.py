@@ -29,6 +29,16 @@ def wait(app, ms: int) -> None:
         app.processEvents()
 
 
+def propagate_and_wait(app, controller, stop: int) -> None:
+    """Propagate forward to ``stop`` and keep the event loop running until the run ends."""
+    done = []
+    controller.finished.connect(lambda _c: done.append(1))
+    controller.propagate(+1, "range", stop=stop)
+    while not done:
+        wait(app, 50)
+    controller.finished.disconnect()
+
+
 def save_small(widget, name: str, width: int = 1100) -> None:
     """Grab, shrink and save as a 256-colour PNG: the README should stay light."""
     from PySide6.QtCore import Qt
@@ -59,11 +69,7 @@ def main() -> None:
     w.objects_panel.set_colour(w.state.current_object, "#42d4f4")   # a colour the red blob does not have
     w.frame_view.box_to_mask()
     if w.controller is not None:
-        done = []
-        w.controller.finished.connect(lambda _c: done.append(1))
-        w.controller.propagate(+1, "range", stop=60)
-        while not done:
-            wait(app, 50)
+        propagate_and_wait(app, w.controller, 60)
     w.state.set_frame(45)
     wait(app, 500)
     save_small(w, "main_window.png")
@@ -79,11 +85,7 @@ def main() -> None:
         tid = w.state.current_object
         w.controller.set_tracker(tid, "gstp", "cpu")
         w.controller.set_overlay_map("motion_heatmap")
-        done = []
-        w.controller.finished.connect(lambda _c: done.append(1))
-        w.controller.propagate(+1, "range", stop=40)
-        while not done:
-            wait(app, 50)
+        propagate_and_wait(app, w.controller, 40)
         w.state.set_frame(38)
         wait(app, 800)
         save_small(w, "tracker_maps.png")
