@@ -32,11 +32,15 @@ def wait(app, ms: int) -> None:
 def propagate_and_wait(app, controller, stop: int) -> None:
     """Propagate forward to ``stop`` and keep the event loop running until the run ends."""
     done = []
-    controller.finished.connect(lambda _c: done.append(1))
+
+    def on_finished(_cancelled) -> None:
+        done.append(1)
+
+    controller.finished.connect(on_finished)
     controller.propagate(+1, "range", stop=stop)
     while not done:
         wait(app, 50)
-    controller.finished.disconnect()
+    controller.finished.disconnect(on_finished)   # only ours: the window's own slots stay connected
 
 
 def save_small(widget, name: str, width: int = 1100) -> None:
