@@ -13,6 +13,15 @@ into the cache so that scrubbing backwards costs one seek per
 
 Returned arrays are read-only views of the cached frames (copy before drawing
 on them): a caller can then never corrupt what another caller will read.
+
+For the GUI's frame loader: ``peek(i)`` and ``nearest_cached(i)`` answer from
+the cache without decoding, and ``read(i, cancel=...)`` gives up between two
+decoded frames once ``cancel()`` is true (a jump elsewhere made the frame
+unwanted), raising :class:`ReadCancelled`.
+
+``open_video(path, backend="pyav")`` decodes with PyAV instead of OpenCV
+(optional dependency, :mod:`app.core.video_av`): its seeks land on the keyframe
+before the target and decode only from there.
 """
 from __future__ import annotations
 
@@ -40,6 +49,14 @@ class FrameReadError(VideoError):
 
 class FrameIndexError(FrameReadError, IndexError):
     """The frame index is outside ``0 .. num_frames - 1``."""
+
+
+class ReadCancelled(VideoError):
+    """``read(i, cancel=...)`` stopped because ``cancel()`` became true (nothing is wrong)."""
+
+
+def _never() -> bool:
+    return False
 
 
 class _FrameCache:
@@ -70,6 +87,17 @@ class _FrameCache:
 
     def __contains__(self, index: int) -> bool:
         return index in self._frames
+
+    def peek(self, index: int) -> np.ndarray | None:
+        """The frame if cached, without touching the LRU order."""
+        return self._frames.get(index)
+
+    def nearest(self, index: int) -> tuple[int, np.ndarray] | None:
+        """The cached frame closest to ``index`` (a linear scan: the cache holds tens of frames)."""
+        if not self._frames:
+            return None
+        best = min(self._frames, key=lambda k: (abs(k - index), k))
+        return best, self._frames[best]
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -108,15 +136,52 @@ class VideoSource:
     def cache_bytes(self) -> int:
         return self._cache.nbytes
 
-    def read(self, index: int) -> np.ndarray:
+    def read(self, index: int, cancel=None) -> np.ndarray:
+        """Frame ``index``; ``cancel()`` is polled between decoded frames (raises :class:`ReadCancelled`)."""
         index = self._check_index(index)
         with self._lock:
             if self._closed:
                 raise VideoError(f"{self.path}: the video is closed")
             frame = self._cache.get(index)
             if frame is None:
-                frame = self._decode(index)
+                frame = self._decode(index, cancel or _never)
             return frame
+
+    def peek(self, index: int) -> np.ndarray | None:
+        """Frame ``index`` if it is cached, else None; never decodes and never waits.
+
+        No lock on purpose: a decode in another thread may hold it for a whole
+        seek, and the GUI's fast path must not wait for that.  One dict lookup
+        is atomic under the GIL, and cached arrays are never modified.
+        """
+        return self._cache.peek(int(index))
+
+    def nearest_cached(self, index: int) -> tuple[int, np.ndarray] | None:
+        """``(j, frame)`` for the cached frame nearest to ``index``, or None; never decodes."""
+        with self._lock:
+            return self._cache.nearest(int(index))
+
+    @property
+    def cache_budget_bytes(self) -> int:
+        return self._cache.budget
+
+    def frames_to_reach(self, index: int) -> int | None:
+        """How many frames reading ``index`` decodes without a seek, or None if it needs a seek.
+
+        0 for a cached frame and for sources without seeks (image folders).
+        The frame loader shows a preview only when a seek is coming.  An
+        estimate read without the lock (like :meth:`peek`): a decode running
+        in another thread may move the position meanwhile.
+        """
+        index = int(index)
+        if index in self._cache:
+            return 0
+        position = getattr(self, "_next", None)
+        if position is None:
+            return 0
+        if 0 <= position <= index <= position + MAX_DECODE_THROUGH:
+            return index - position + 1
+        return None
 
     def _check_index(self, index) -> int:
         try:
@@ -138,8 +203,42 @@ class VideoSource:
         self._cache.put(index, frame)
         return frame
 
-    def _decode(self, index: int) -> np.ndarray:
+    def _decode(self, index: int, cancel) -> np.ndarray:
         raise NotImplementedError
+
+    # -- frame count of a file (the decoders' subclasses give the three primitives) --
+    def _reported_frame_count(self) -> int:
+        raise NotImplementedError
+
+    def _can_read(self, index: int) -> bool:
+        raise NotImplementedError
+
+    def _count_by_decoding(self) -> int:
+        raise NotImplementedError
+
+    def _probe_frame_count(self) -> int:
+        """The container's frame count, corrected if its last frames cannot be read.
+
+        One seek when the header is right (the usual case).  Otherwise a binary
+        search for the last readable frame, or, when the header has no count at
+        all, a sequential pass.
+        """
+        reported = self._reported_frame_count()
+        if reported <= 0:
+            count = self._count_by_decoding()
+            self._next = -1
+            return count
+        if reported == 1 or self._can_read(reported - 1):
+            return reported
+        lo, hi = 0, reported - 1  # frame lo is readable, hi is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._can_read(mid):
+                lo = mid
+            else:
+                hi = mid
+        self._next = -1
+        return lo + 1
 
     def clone(self) -> "VideoSource":
         raise NotImplementedError
@@ -210,33 +309,16 @@ class CaptureVideoSource(VideoSource):
         self._seek(index)
         return self._read_next() is not None
 
-    def _probe_frame_count(self) -> int:
-        """The container's frame count, corrected if its last frames cannot be read.
+    def _reported_frame_count(self) -> int:
+        return int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
 
-        One seek when the header is right (the usual case).  Otherwise a binary
-        search for the last readable frame, or, when the header has no count at
-        all, a sequential pass (grab() only, no colour conversion).
-        """
-        reported = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if reported <= 0:
-            count = 1
-            while self._cap.grab():
-                count += 1
-            self._next = -1
-            return count
-        if reported == 1 or self._can_read(reported - 1):
-            return reported
-        lo, hi = 0, reported - 1  # frame lo is readable, hi is not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self._can_read(mid):
-                lo = mid
-            else:
-                hi = mid
-        self._next = -1
-        return lo + 1
+    def _count_by_decoding(self) -> int:
+        count = 1
+        while self._cap.grab():   # grab() only, no colour conversion
+            count += 1
+        return count
 
-    def _decode(self, index: int) -> np.ndarray:
+    def _decode(self, index: int, cancel) -> np.ndarray:
         if not (0 <= self._next <= index <= self._next + MAX_DECODE_THROUGH):
             if 0 <= index < self._next:
                 start = max(0, index - READ_BACK)   # stepping backwards: fill the cache behind us
@@ -253,6 +335,8 @@ class CaptureVideoSource(VideoSource):
                 return self._remember(index, bgr, is_bgr=True)
             if position not in self._cache:
                 self._remember(position, bgr, is_bgr=True)
+            if cancel():   # the decoder stays positioned: a later read continues from here
+                raise ReadCancelled(f"{self.path}: reading frame {index} was cancelled")
 
     def _recover(self) -> None:
         """A failed read can leave FFmpeg in a bad state: start a fresh decoder."""
@@ -322,7 +406,7 @@ class ImageFolderVideoSource(VideoSource):
             raise FrameReadError(f"{file}: cannot decode frame {index} (corrupt or unsupported image)")
         return bgr
 
-    def _decode(self, index: int) -> np.ndarray:
+    def _decode(self, index: int, cancel) -> np.ndarray:
         return self._remember(index, self._load(index), is_bgr=True)
 
     def clone(self) -> "ImageFolderVideoSource":
@@ -330,13 +414,26 @@ class ImageFolderVideoSource(VideoSource):
                                       _known=(list(self.files), self.width, self.height))
 
 
-def open_video(path: str, cache_mb: float = 256) -> VideoSource:
-    """Open a video file or an image folder; raises :class:`VideoError` naming the path."""
+BACKENDS = ("opencv", "pyav")
+
+
+def open_video(path: str, cache_mb: float = 256, backend: str = "opencv") -> VideoSource:
+    """Open a video file or an image folder; raises :class:`VideoError` naming the path.
+
+    ``backend`` picks the decoder of video files: ``"opencv"`` (default) or
+    ``"pyav"`` (needs ``pip install av``); image folders ignore it.
+    """
     path = os.fspath(path)
+    if backend not in BACKENDS:
+        raise VideoError(f"{path}: unknown video backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file or folder")
     if os.path.isdir(path):
         return ImageFolderVideoSource(path, cache_mb)
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: the file is empty")
+    if backend == "pyav":
+        from .video_av import AvVideoSource   # optional dependency, imported only when asked for
+
+        return AvVideoSource(path, cache_mb)
     return CaptureVideoSource(path, cache_mb)

@@ -1,10 +1,29 @@
-"""Decode frames for display off the GUI thread, "latest request wins".
+"""Decode frames for display off the GUI thread: latest request wins, previews at once, read-ahead.
 
 While a person scrubs the timeline the GUI asks for many frames per second;
 decoding each (a seek can cost 100+ ms on long-GOP H.264) on the GUI thread
 would freeze the window.  The loader keeps ONE pending request: a new request
-replaces an older one that has not started yet, so the decoder never works
-through a backlog of frames nobody wants any more.
+replaces an older one that has not started yet, and cancels the decode of one
+that has (between two decoded frames), so the decoder never works through a
+backlog of frames nobody wants any more.
+
+Two threads, so that what can be shown at once never waits for a decode:
+
+* the FAST thread never decodes video.  It delivers a frame already in the
+  cache, or, for a frame that needs a seek, a PREVIEW from the video's display
+  proxy (``VIDEO.taproxy``: the same frame at JPEG quality, one JPEG decode
+  away, see :mod:`app.core.proxy`);
+* the DECODE thread decodes the exact frame (after emitting the nearest
+  already-decoded frame as a preview when there is no proxy), then reads ahead.
+
+A frame is emitted only while it is still the latest request, the exact frame
+at most once per request, and never a preview after its exact frame.
+
+Between requests the loader reads ahead: the next ``read_ahead`` frames
+(the decoder is positioned there, so they cost a decode each) and then the
+``read_behind`` frames before the current one (one seek), into the video's
+bounded cache, so arrow-key stepping and playback find their frames decoded.
+Read-ahead stops at the next request.
 """
 from __future__ import annotations
 
@@ -14,34 +33,79 @@ import threading
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from app.core.video import ReadCancelled
+
 log = logging.getLogger(__name__)
+
+READ_AHEAD = 25        # one second at 25 fps
+READ_BEHIND = 16
+# Reading through this many frames is quick enough that a preview would only flicker.
+PREVIEW_IF_MORE_THAN = 4
 
 
 class FrameLoader(QObject):
-    """Owns an independent decoder (``video.clone()``) and one worker thread.
+    """Owns an independent decoder (``video.clone()``), a fast thread and a decode thread.
 
-    ``frameReady(index, frame)`` is emitted from the worker thread; Qt queues it
-    onto the receiver's (GUI) thread.
+    ``frameReady(index, frame)`` carries the exact frame ``index`` of the
+    original video.  ``previewReady(requested, shown, frame, kind)`` carries a
+    stand-in shown while frame ``requested`` is decoded: ``kind`` is
+    ``"proxy"`` (frame ``shown == requested`` from the display proxy) or
+    ``"nearest"`` (the decoded frame ``shown`` nearest to it, another frame).
+    Signals are emitted from the worker threads; Qt queues them onto the
+    receiver's thread in the order they were emitted.
     """
 
-    frameReady = Signal(int, object)     # index, HxWx3 uint8 RGB
-    failed = Signal(int, str)            # index, readable message
+    frameReady = Signal(int, object)                 # index, HxWx3 uint8 RGB
+    previewReady = Signal(int, int, object, str)     # requested index, shown index, frame, "proxy" | "nearest"
+    failed = Signal(int, str)                        # index, readable message
 
-    def __init__(self, video, parent=None) -> None:
+    def __init__(self, video, parent=None, proxy="auto", read_ahead: int = READ_AHEAD,
+                 read_behind: int = READ_BEHIND) -> None:
         super().__init__(parent)
         # A clone has its own decoder: scrubbing never contends with a
         # propagation worker that reads the same file sequentially.
         self._video = video.clone() if hasattr(video, "clone") else video
+        self.proxy = self._find_proxy() if proxy == "auto" else proxy
+        self.read_ahead, self.read_behind = self._window(read_ahead, read_behind)
         self._cond = threading.Condition()
-        self._pending: int | None = None
+        self._pending: int | None = None        # for the decode thread
+        self._fast_pending: int | None = None   # for the fast thread
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="frame-loader", daemon=True)
-        self._thread.start()
+        # Emission bookkeeping, one lock so "check, then emit" is atomic across the two threads.
+        self._emit_lock = threading.Lock()
+        self._latest: int | None = None         # the newest request
+        self._delivered: int | None = None      # its exact frame has been emitted
+        self._threads = [threading.Thread(target=self._run_decode, name="frame-loader", daemon=True),
+                         threading.Thread(target=self._run_fast, name="frame-loader-fast", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _find_proxy(self):
+        from app.core.proxy import find_proxy
+
+        try:
+            return find_proxy(self._video)
+        except Exception:  # a broken proxy costs speed, never the video
+            log.exception("looking for a display proxy failed")
+            return None
+
+    def _window(self, ahead: int, behind: int) -> tuple[int, int]:
+        """Read-ahead never fills more than half the video's cache (the rest keeps recent frames)."""
+        budget = getattr(self._video, "cache_budget_bytes", None)
+        width, height = getattr(self._video, "width", 0), getattr(self._video, "height", 0)
+        if not budget or not width or not height:
+            return ahead, behind
+        fit = max(0, budget // (2 * width * height * 3))
+        ahead = min(ahead, fit)
+        return ahead, min(behind, fit - ahead)
 
     def request(self, index: int) -> None:
+        index = int(index)
+        with self._emit_lock:
+            self._latest, self._delivered = index, None
         with self._cond:
-            self._pending = int(index)       # replaces any stale request
-            self._cond.notify()
+            self._pending = self._fast_pending = index   # replaces stale requests, cancels running work
+            self._cond.notify_all()
 
     def read_now(self, index: int) -> np.ndarray:
         """Synchronous read (first frame on open, tests, screenshots)."""
@@ -50,30 +114,106 @@ class FrameLoader(QObject):
     def close(self) -> None:
         with self._cond:
             self._stopped = True
-            self._pending = None
-            self._cond.notify()
-        self._thread.join(timeout=5)
+            self._pending = self._fast_pending = None
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
         try:
             self._video.close()
+            if self.proxy is not None:
+                self.proxy.close()
         except Exception:  # closing a broken decoder must not take the window down
             log.exception("closing the frame loader's video failed")
 
-    # -- worker thread ---------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stopped:
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                index, self._pending = self._pending, None
+    # -- emission (either thread) ------------------------------------------------
+    def _emit_exact(self, index: int, frame) -> bool:
+        with self._emit_lock:
+            if self._stopped or index != self._latest or self._delivered == index:
+                return False
+            self._delivered = index
+            self.frameReady.emit(index, frame)
+            return True
+
+    def _emit_preview(self, index: int, shown: int, frame, kind: str) -> None:
+        with self._emit_lock:
+            if not self._stopped and index == self._latest and self._delivered != index:
+                self.previewReady.emit(index, shown, frame, kind)
+
+    def _superseded(self) -> bool:
+        return self._pending is not None or self._stopped
+
+    def _wait(self, attribute: str) -> int | None:
+        with self._cond:
+            while getattr(self, attribute) is None and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return None
+            index = getattr(self, attribute)
+            setattr(self, attribute, None)
+            return index
+
+    # -- fast thread: the cache and the proxy, never a video decode -----------------
+    def _run_fast(self) -> None:
+        video = self._video
+        while (index := self._wait("_fast_pending")) is not None:
+            frame = video.peek(index) if hasattr(video, "peek") else None
+            if frame is not None:
+                self._emit_exact(index, frame)
+                continue
+            if self.proxy is None or not self._needs_preview(index):
+                continue
             try:
-                frame = self._video.read(index)
+                self._emit_preview(index, index, self.proxy.read(index), "proxy")
+            except Exception as exc:  # the decode thread still delivers the exact frame
+                log.warning("proxy frame %d could not be read: %s", index, exc)
+
+    def _needs_preview(self, index: int) -> bool:
+        distance = self._video.frames_to_reach(index) if hasattr(self._video, "frames_to_reach") else 0
+        return distance is None or distance > PREVIEW_IF_MORE_THAN
+
+    # -- decode thread: exact frames, then read-ahead ----------------------------------
+    def _run_decode(self) -> None:
+        while (index := self._wait("_pending")) is not None:
+            if self._serve(index):
+                self._read_around(index)
+
+    def _serve(self, index: int) -> bool:
+        """Emit the exact frame ``index``; False if it failed or was superseded."""
+        video = self._video
+        frame = video.peek(index) if hasattr(video, "peek") else None
+        if frame is None:
+            if self.proxy is None and hasattr(video, "nearest_cached") and self._needs_preview(index):
+                nearest = video.nearest_cached(index)
+                if nearest is not None:
+                    self._emit_preview(index, nearest[0], nearest[1], "nearest")
+            try:
+                frame = video.read(index, cancel=self._superseded) if hasattr(video, "peek") else video.read(index)
+            except ReadCancelled:
+                return False
             except Exception as exc:  # a bad frame is shown as a message, the loader lives on
                 log.warning("frame %d could not be read: %s", index, exc)
                 self.failed.emit(index, f"frame {index} could not be read: {exc}")
+                return False
+        if self._superseded():
+            return False
+        self._emit_exact(index, frame)
+        return True
+
+    def _read_around(self, index: int) -> None:
+        """Fill the cache after and then before ``index`` until the next request arrives."""
+        video = self._video
+        if not hasattr(video, "peek"):
+            return
+        last = len(video) - 1
+        wanted = list(range(index + 1, min(last, index + self.read_ahead) + 1))
+        # Behind: oldest first, so one seek is followed by cheap sequential decodes.
+        wanted += list(range(max(0, index - self.read_behind), index))
+        for j in wanted:
+            if self._superseded():
+                return
+            if video.peek(j) is not None:
                 continue
-            with self._cond:
-                superseded = self._pending is not None or self._stopped
-            if not superseded:
-                self.frameReady.emit(index, frame)
+            try:
+                video.read(j, cancel=self._superseded)
+            except Exception:  # cancelled, or a bad frame: it is reported if someone asks for it
+                return
