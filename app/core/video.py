@@ -93,11 +93,16 @@ class _FrameCache:
         return self._frames.get(index)
 
     def nearest(self, index: int) -> tuple[int, np.ndarray] | None:
-        """The cached frame closest to ``index`` (a linear scan: the cache holds tens of frames)."""
-        if not self._frames:
-            return None
-        best = min(self._frames, key=lambda k: (abs(k - index), k))
-        return best, self._frames[best]
+        """The cached frame closest to ``index`` (a linear scan: the cache holds tens of frames).
+
+        Safe without the lock: ``list()`` copies the keys in one C call (no
+        other thread runs meanwhile) and a frame evicted since is skipped.
+        """
+        for key in sorted(list(self._frames), key=lambda k: (abs(k - index), k)):
+            frame = self._frames.get(key)
+            if frame is not None:
+                return key, frame
+        return None
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -157,9 +162,8 @@ class VideoSource:
         return self._cache.peek(int(index))
 
     def nearest_cached(self, index: int) -> tuple[int, np.ndarray] | None:
-        """``(j, frame)`` for the cached frame nearest to ``index``, or None; never decodes."""
-        with self._lock:
-            return self._cache.nearest(int(index))
+        """``(j, frame)`` for the cached frame nearest to ``index``, or None; never decodes, never waits."""
+        return self._cache.nearest(int(index))
 
     @property
     def cache_budget_bytes(self) -> int:

@@ -10,11 +10,11 @@ backlog of frames nobody wants any more.
 Two threads, so that what can be shown at once never waits for a decode:
 
 * the FAST thread never decodes video.  It delivers a frame already in the
-  cache, or, for a frame that needs a seek, a PREVIEW from the video's display
-  proxy (``VIDEO.taproxy``: the same frame at JPEG quality, one JPEG decode
-  away, see :mod:`app.core.proxy`);
-* the DECODE thread decodes the exact frame (after emitting the nearest
-  already-decoded frame as a preview when there is no proxy), then reads ahead.
+  cache, or, for a frame that needs a seek, a PREVIEW: the same frame from the
+  video's display proxy (``VIDEO.taproxy``, JPEG quality, one JPEG decode
+  away, see :mod:`app.core.proxy`) if there is one, else the nearest frame
+  already decoded (another frame, and labelled with its own index);
+* the DECODE thread decodes the exact frame, then reads ahead.
 
 A frame is emitted only while it is still the latest request, the exact frame
 at most once per request, and never a preview after its exact frame.
@@ -160,12 +160,17 @@ class FrameLoader(QObject):
             if frame is not None:
                 self._emit_exact(index, frame)
                 continue
-            if self.proxy is None or not self._needs_preview(index):
+            if not self._needs_preview(index):
                 continue
-            try:
-                self._emit_preview(index, index, self.proxy.read(index), "proxy")
-            except Exception as exc:  # the decode thread still delivers the exact frame
-                log.warning("proxy frame %d could not be read: %s", index, exc)
+            if self.proxy is not None:
+                try:
+                    self._emit_preview(index, index, self.proxy.read(index), "proxy")
+                    continue
+                except Exception as exc:  # fall back to the nearest decoded frame
+                    log.warning("proxy frame %d could not be read: %s", index, exc)
+            nearest = video.nearest_cached(index) if hasattr(video, "nearest_cached") else None
+            if nearest is not None:
+                self._emit_preview(index, nearest[0], nearest[1], "nearest")
 
     def _needs_preview(self, index: int) -> bool:
         distance = self._video.frames_to_reach(index) if hasattr(self._video, "frames_to_reach") else 0
@@ -182,10 +187,6 @@ class FrameLoader(QObject):
         video = self._video
         frame = video.peek(index) if hasattr(video, "peek") else None
         if frame is None:
-            if self.proxy is None and hasattr(video, "nearest_cached") and self._needs_preview(index):
-                nearest = video.nearest_cached(index)
-                if nearest is not None:
-                    self._emit_preview(index, nearest[0], nearest[1], "nearest")
             try:
                 frame = video.read(index, cancel=self._superseded) if hasattr(video, "peek") else video.read(index)
             except ReadCancelled:

@@ -104,6 +104,13 @@ def test_read_ahead_fills_the_cache_so_steps_are_served_without_decoding(qtbot, 
             loader.close()
 
 
+def _slow_decoder(loader):
+    """Decoding takes 0.2 s (like a long-GOP seek), so the order of preview and exact is deterministic."""
+    ours = loader._video
+    real = ours._decode
+    ours._decode = lambda index, cancel: (time.sleep(0.2), real(index, cancel))[1]
+
+
 def _collect(loader):
     events = []
     loader.previewReady.connect(lambda req, shown, frame, kind: events.append(("preview", req, shown, kind, frame)))
@@ -119,6 +126,7 @@ def test_proxy_preview_comes_before_the_exact_frame_and_matches_it(qtbot, mp4):
             assert loader.proxy is not None
             events = _collect(loader)
             loader.read_now(2)
+            _slow_decoder(loader)
             loader.request(50)                                         # far from the decoder: a seek
             qtbot.waitUntil(lambda: any(e[0] == "exact" for e in events), timeout=5000)
             qtbot.wait(50)
@@ -140,6 +148,7 @@ def test_without_a_proxy_the_nearest_decoded_frame_is_the_preview(qtbot, mp4):
         try:
             events = _collect(loader)
             loader.read_now(10)
+            _slow_decoder(loader)
             loader.request(45)
             qtbot.waitUntil(lambda: any(e[0] == "exact" for e in events), timeout=5000)
             qtbot.wait(50)
