@@ -146,3 +146,36 @@ def test_causal_fallback_and_reinit():
     tracker.reinit(clip.frame(10), box=boxes[10])
     r = tracker.track(clip.frame(11))
     assert iou_xywh(r["box"], boxes[11]) > 0.3
+
+
+def test_look_ahead_is_declared_exactly_for_the_bidirectional_weights():
+    for name in VARIANTS:
+        state = torch.load(os.path.join(WEIGHTS_DIR, trackers.info(name).defaults["weights"]), map_location="cpu",
+                           weights_only=True)
+        assert trackers.info(name).look_ahead == (state["config"]["shift"] == "bidirectional"), name
+
+
+def test_propagation_runs_the_bidirectional_form_until_the_last_frame():
+    from app.core.model import FrameAnnotation
+    from app.core.propagation import PropagationRequest, propagate
+    from app.core.store import ProjectStore
+
+    clip = SyntheticClip(width=320, height=240, num_frames=6, seed=3, target_size=(44, 34), speed=3.0)
+
+    class Video:   # the two things propagate() needs
+        def __len__(self):
+            return len(clip)
+
+        def read(self, index, cancel=None):
+            return clip.frame(index)
+
+    store = ProjectStore.open(":memory:")
+    try:
+        tid = store.add_object()
+        store.put(tid, 0, FrameAnnotation(box=clip.box(0), source="human"))
+        out = list(propagate(Video(), store, PropagationRequest(tid, 0, tracker="siamtfa", device="cpu")))
+        assert [r.index for r in out] == [1, 2, 3, 4, 5] and not any(r.error for r in out)
+        assert [r.result["shift"] for r in out] == ["bidirectional"] * 4 + ["causal"]   # nothing after frame 5
+        assert np.mean([iou_xywh(store.get(tid, i).box, clip.box(i)) for i in range(1, 6)]) > 0.5
+    finally:
+        store.close()

@@ -31,8 +31,8 @@ register("detector-kalman", "trackers.rolo.kalman:DetectorKalmanTracker",
          "ROLO's detector + constant-velocity Kalman filter, IoU-gated (the paper's YOLO+SORT baseline)",
          needs_weights=True)
 register("siamtfa", "trackers.siamtfa.tracker:SiamTFATracker",
-         "SiamTFA: two-stage Siamese tracker (Lite0 FPN, adversarial dropout), bidirectional temporal shift: "
-         "needs info['next_frame'], runs causally without it", needs_weights=True, weights="siamtfa.pth")
+         "SiamTFA: two-stage Siamese tracker (Lite0 FPN, adversarial dropout), bidirectional temporal shift "
+         "(reads the next frame; offline propagation)", needs_weights=True, look_ahead=True, weights="siamtfa.pth")
 register("siamtfa-causal", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA with the causal temporal shift (past frame only; live use)", needs_weights=True,
          weights="siamtfa_causal.pth")
@@ -40,6 +40,6 @@ register("siamtfa-base", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA ablation: no temporal shift, no adversarial dropout", needs_weights=True, weights="siamtfa_base.pth")
 register("siamtfa-tam", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA ablation: bidirectional temporal shift, no adversarial dropout", needs_weights=True,
-         weights="siamtfa_tam.pth")
+         look_ahead=True, weights="siamtfa_tam.pth")
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]

@@ -103,6 +103,10 @@ class TrackerInfo:
     needs_weights: bool = False
     uses_torch: bool = True   # False: device "auto" resolves to cpu without importing torch
     defaults: dict = field(default_factory=dict)
+    # True: the engines (bench, propagation) pass ``info["next_frame"]``, the next frame in the
+    # direction of travel (None at the end of the video); offline trackers such as SiamTFA's
+    # bidirectional temporal shift use it.  Others never get it, so they cannot cheat.
+    look_ahead: bool = False
 
 
 class Tracker(abc.ABC):

@@ -16,10 +16,28 @@ _REGISTRY: dict[str, TrackerInfo] = {}
 
 
 def register(name: str, target: str, description: str = "", *, produces_masks: bool = False,
-             needs_weights: bool = False, uses_torch: bool = True, **defaults: Any) -> None:
+             needs_weights: bool = False, uses_torch: bool = True, look_ahead: bool = False,
+             **defaults: Any) -> None:
+    """Add a tracker; ``look_ahead=True`` asks the engines for ``info["next_frame"]`` (see TrackerInfo)."""
     if name in _REGISTRY:
         raise ValueError(f"tracker {name!r} is registered twice")
-    _REGISTRY[name] = TrackerInfo(name, target, description, produces_masks, needs_weights, uses_torch, defaults)
+    _REGISTRY[name] = TrackerInfo(name, target, description, produces_masks, needs_weights, uses_torch, defaults,
+                                  look_ahead=bool(look_ahead))
+
+
+def unregister(name: str) -> None:
+    """Remove a tracker (tests register throw-away trackers and clean up after themselves)."""
+    info(name)  # unknown names: the usual TrackerError
+    del _REGISTRY[name]
+
+
+def looks_ahead(tracker: Any) -> bool:
+    """Whether an engine should pass ``info["next_frame"]`` to this tracker instance.
+
+    :func:`create` stamps the registry's ``look_ahead`` on the instance; a tracker
+    built without the registry may declare a class attribute ``look_ahead = True``.
+    """
+    return bool(getattr(tracker, "look_ahead", False))
 
 
 def available() -> list[str]:
@@ -56,4 +74,5 @@ def create(name: str, device: str = "auto", **params: Any) -> Tracker:
     resolved = resolve_device(device) if entry.uses_torch else "cpu"
     tracker = cls(device=resolved, **merged)
     tracker.name = name
+    tracker.look_ahead = entry.look_ahead
     return tracker

@@ -12,6 +12,11 @@ mask of the wrong shape gives a FrameResult with ``error`` and writes nothing;
 Human keyframes are never overwritten (unless ``overwrite_human``).  When a
 run goes through one (``until_keyframe=False``) the tracker is re-initialised
 from it: the human is always right.
+
+A tracker registered with ``look_ahead=True`` also gets ``info["next_frame"]``:
+the next video frame in the direction of travel (``index - 1`` going
+backwards), ``None`` past either end of the video.  It is read one step early
+and kept for the next step, so no frame is decoded twice.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import numpy as np
 import trackers
 from trackers.base import Tracker, TrackerError, TrackResult, check_box
 from trackers.baselines.interpolation import interpolate_box
+from trackers.registry import looks_ahead
 
 from .errors import TrackAssistError, VideoError
 from .model import INTERPOLATED, FrameAnnotation, decode_mask, encode_mask, tracker_source
@@ -155,6 +161,34 @@ def planned_frames(video, store, request: PropagationRequest) -> range:
     return range(request.start + request.direction, end + request.direction, request.direction)
 
 
+class _Frames:
+    """Frames for one run: ``read(index)`` -> ``(frame, next_frame)``.
+
+    ``next_frame`` is ``index + direction`` for a look-ahead tracker (else
+    ``None``); it is kept so the next step does not decode it again.  A read-ahead
+    that fails gives ``None`` (the tracker goes on without it); the frame's own
+    read, one step later, then reports the error for that frame.
+    """
+
+    def __init__(self, video, direction: int, look_ahead: bool) -> None:
+        self.video, self.direction, self.look_ahead = video, direction, look_ahead
+        self._kept: tuple[int, np.ndarray] | None = None
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        kept, self._kept = self._kept, None
+        frame = kept[1] if kept is not None and kept[0] == index else self.video.read(index)
+        if not self.look_ahead:
+            return frame, None
+        ahead = index + self.direction
+        if not 0 <= ahead < len(self.video):
+            return frame, None
+        try:
+            self._kept = (ahead, self.video.read(ahead))
+        except VideoError:
+            return frame, None
+        return frame, self._kept[1]
+
+
 def _make_tracker(request: PropagationRequest) -> Tracker:
     try:
         return trackers.create(request.tracker, device=request.device, **request.params)
@@ -179,10 +213,11 @@ def _run(video, store, request: PropagationRequest, first: FrameAnnotation, fram
                              info={"frame_index": request.start, "keyframes": keyframes})
             except (TrackerError, VideoError) as exc:
                 raise PropagationError(f"cannot start {name} on frame {request.start}: {exc}") from None
+            source_frames = _Frames(video, request.direction, looks_ahead(tracker))
             for index in frames:
                 if cancel is not None and cancel.cancelled:
                     return
-                outcome = _track_one(video, store, request, tracker, index, source, keyframes, fuse)
+                outcome = _track_one(source_frames, store, request, tracker, index, source, keyframes, fuse)
                 yield outcome
                 if outcome.error and request.on_error == "stop":
                     return
@@ -191,12 +226,14 @@ def _run(video, store, request: PropagationRequest, first: FrameAnnotation, fram
             tracker.close()
 
 
-def _track_one(video, store, request, tracker, index, source, keyframes, fuse) -> FrameResult:
+def _track_one(frames: _Frames, store, request, tracker, index, source, keyframes, fuse) -> FrameResult:
     t0 = time.perf_counter()
     result = None
     try:
-        frame = video.read(index)
+        frame, next_frame = frames.read(index)
         info = {"frame_index": index, "keyframes": keyframes}
+        if frames.look_ahead:
+            info["next_frame"] = next_frame
         result = tracker.track(frame, info=info)
         ann = _validate(result, frame.shape, source)
     except Exception as exc:  # noqa: BLE001 - any tracker failure is contained and reported

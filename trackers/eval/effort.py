@@ -34,7 +34,7 @@ static target costs none.  A perfect tracker costs no correction at all.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -66,14 +66,18 @@ class SimulatedAnnotator:
         self.tracker.init(frame, box=tuple(box), mask=mask, info={"frame_index": index})
 
     def step(self, frame: np.ndarray, index: int, gt_box, present: bool,
-             gt_mask: np.ndarray | None = None, result: dict[str, Any] | None = None) -> bool:
+             gt_mask: np.ndarray | None = None, result: dict[str, Any] | None = None,
+             info: Mapping[str, Any] | None = None) -> bool:
         """Track frame ``index``; correct when needed.  Returns True when a correction was made.
 
         ``result`` lets the caller pass a ``track()`` result it already has
         (or an exception-free ``{'box': None}`` when the tracker crashed).
+        ``info`` is what ``track``/``reinit`` get (default ``{"frame_index": index}``);
+        the bench runner adds ``next_frame`` for look-ahead trackers.
         """
+        info = dict(info) if info is not None else {"frame_index": index}
         if result is None:
-            result = self.tracker.track(frame, info={"frame_index": index})
+            result = self.tracker.track(frame, info=info)
         if not present:
             return False
         box = result.get("box")
@@ -82,8 +86,7 @@ class SimulatedAnnotator:
             return False
         self.corrections += 1
         self.corrected_frames.append(index)
-        self.tracker.reinit(frame, box=tuple(float(v) for v in gt_box), mask=gt_mask,
-                            info={"frame_index": index})
+        self.tracker.reinit(frame, box=tuple(float(v) for v in gt_box), mask=gt_mask, info=info)
         return True
 
 

@@ -11,7 +11,10 @@ Each frame is decoded once (``cv2.imread`` + BGR->RGB) and handed to
 So the benchmark costs ``1 + len(taus)`` ``track()`` calls per frame (3 with
 the default taus) but one decode; the speed figures time the accuracy run
 only.  Trackers are used only through the interface (``init``, ``track``,
-``reinit`` with ``info={"frame_index": i}``).  A tracker that raises is not
+``reinit`` with ``info={"frame_index": i}``).  A tracker registered with
+``look_ahead=True`` also gets ``info["next_frame"]`` (frame ``i+1``, ``None``
+on the last frame): that frame is decoded one step early and kept for the
+next step, so every frame is still decoded once.  A tracker that raises is not
 allowed to stop the benchmark: the frame counts as "no box", the error is
 counted in the record and the first message kept.
 """
@@ -28,6 +31,7 @@ from . import results
 from .dataset import Sequence
 from .effort import SimulatedAnnotator, per_100
 from .machine import limit_threads, peak_rss_mb, reset_peak_rss
+from ..registry import looks_ahead
 
 TrackerFactory = Callable[[], object]
 
@@ -65,6 +69,7 @@ def run_sequence(factory: TrackerFactory, seq: Sequence, out_dir: str, tracker_n
     annotators = [SimulatedAnnotator(factory(), tau, seq.size) for tau in taus]
     threads_set = limit_threads(threads)
     uses_masks = bool(getattr(tracker, "produces_masks", False)) and seq.has_masks
+    look_ahead = looks_ahead(tracker)
 
     frames = seq.frames()
     t0 = time.perf_counter()
@@ -84,11 +89,15 @@ def run_sequence(factory: TrackerFactory, seq: Sequence, out_dir: str, tracker_n
                            init_mask if init_mask is not None else _box_mask(init_box, frame.shape))
         wrote_masks = True
 
+    upcoming = None   # frame i+1, already decoded for a look-ahead tracker
     for i in range(1, len(seq)):
         t0 = time.perf_counter()
-        frame = next(frames)
+        frame = upcoming if upcoming is not None else next(frames)
+        upcoming = next(frames, None) if look_ahead and i + 1 < len(seq) else None
         decode_s += time.perf_counter() - t0
         info = {"frame_index": i}
+        if look_ahead:
+            info["next_frame"] = upcoming
         t0 = time.perf_counter()
         result = errors.call(f"track frame {i}", tracker.track, frame, info=info)
         dt = time.perf_counter() - t0
@@ -106,7 +115,7 @@ def run_sequence(factory: TrackerFactory, seq: Sequence, out_dir: str, tracker_n
             effort_result = errors.call(f"track frame {i}", annotator.tracker.track, frame, info=info)
             errors.call(f"reinit frame {i}", annotator.step, frame, i, seq.boxes[i], present,
                         seq.gt_mask(i) if uses_masks and present else None,
-                        effort_result or {"box": None})
+                        effort_result or {"box": None}, info=info)
 
     for t in [tracker] + [a.tracker for a in annotators]:
         errors.call("close", t.close)

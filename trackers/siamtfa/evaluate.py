@@ -3,8 +3,9 @@
     python -m trackers.siamtfa.evaluate /work/shared/data/dev --tracker siamtfa --tracker siamtfa-causal \\
         --sequences vot2014-woman,davis-libby --out /tmp/siamtfa_eval.json
 
-``trackassist bench`` calls ``track(frame, info={"frame_index": i})`` only, so a
-bidirectional SiamTFA runs causally there.  This driver reads each sequence
+Since the registry's ``look_ahead`` flag, ``trackassist bench`` passes the next
+frame itself to ``siamtfa``/``siamtfa-tam``; this driver (written before that)
+stays as a cross-check of the bench's accuracy figures.  It reads each sequence
 with a one-frame look-ahead and passes ``info={"frame_index": i, "next_frame":
 frame[i + 1]}`` (none on the last frame), then scores it exactly as the bench
 does (GOT-10k AO/SR over present frames after the first, boxes clipped to the

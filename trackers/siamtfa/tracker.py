@@ -18,9 +18,10 @@ Temporal aggregation (``shift``; default: what the weights were trained with):
   ``track(frame, info={"next_frame": next_rgb})``; it is cut with the current
   crop and costs one more trunk pass.  Without it (the last frame of a video,
   or a caller that does not look ahead) that frame is tracked in the causal
-  form.  ``python -m trackers.siamtfa.evaluate`` passes it; ``trackassist
-  bench`` and the propagation engine pass only ``frame_index`` today, so there
-  the bidirectional weights run causally.
+  form.  ``siamtfa`` and ``siamtfa-tam`` are registered with ``look_ahead=True``,
+  so ``trackassist bench`` (and its simulated annotators) and the propagation
+  engine (GUI, ``trackassist track``) pass it; going backwards it is the frame
+  before.
 * ``"none"``: no shift (the paper's baseline).
 
 Parameters: ``weights`` (file name under ``resources/weights/siamtfa`` or a
