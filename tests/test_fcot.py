@@ -162,3 +162,21 @@ def test_crop_points_and_boxes_map_back_to_the_frame():
     assert np.allclose(t.points_to_patch(t.points_to_frame(pts)), pts)
     box = (180.0, 90.0, 30.0, 60.0)
     assert np.allclose(t.box_to_frame(t.box_to_patch(box)), box)
+
+
+@pytest.mark.parametrize("solver", ["cg", "steepest"])
+def test_training_episode_backpropagates_through_the_online_fit(solver):
+    """One training episode (3 crops fit the online models, a 4th is scored) gives finite losses and
+    gradients reaching the heads and, through the online solver, the regularisation scalars."""
+    from trackers.fcot.train import run_episodes
+    g = torch.Generator().manual_seed(0)
+    n = 4
+    seq = {"feats": {4: torch.rand(n, 24, 72, 72, generator=g), 8: torch.rand(n, 40, 36, 36, generator=g),
+                     16: torch.rand(n, 112, 18, 18, generator=g)},
+           "boxes": torch.tensor([[120.0, 110, 170, 180]] * n)}
+    net = FCOTNet()
+    out = run_episodes(net, [(seq, [0, 1, 2, 3])], solver, cls_weight=100.0)
+    assert torch.isfinite(out["total"])
+    out["total"].backward()
+    assert net.head18[0][0].weight.grad.abs().sum() > 0
+    assert net.log_cls_lambda.grad is not None and net.log_cls_lambda.grad.abs().sum() > 0

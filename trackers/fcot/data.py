@@ -94,16 +94,23 @@ def build_sequence_cache(folder: str, out_path: str, trunk, rng: np.random.Gener
     return len(crop_boxes)
 
 
-def build_cache(data_root: str, names: list[str], cache_dir: str, seed: int, step: int = 1) -> list[str]:
-    """Cache every named sequence (skipping ones already cached); returns the cache files."""
+def build_cache(data_root: str, names: list[str], cache_dir: str, seed: int, step: int = 1,
+                flip: bool = False) -> list[str]:
+    """Cache every named sequence (skipping ones already cached); returns the cache files.
+
+    ``flip`` mirrors crops at random, per crop.  Off by default: an episode fits the online
+    models on some crops of a sequence and scores another, and a mirror image of an
+    asymmetric target between the two teaches the heads to ignore what tells look-alikes apart
+    (the first shipped weights were trained with it on).
+    """
     os.makedirs(cache_dir, exist_ok=True)
     trunk = backbones.build("lite0", taps=TRUNK_TAPS)
     paths = []
     for k, name in enumerate(names):
-        path = os.path.join(cache_dir, f"{name}_s{step}_seed{seed}.pt")
+        path = os.path.join(cache_dir, f"{name}_s{step}_seed{seed}{'_flip' if flip else ''}.pt")
         if not os.path.exists(path):
             rng = np.random.default_rng([seed, k])
-            n = build_sequence_cache(os.path.join(data_root, name), path + ".tmp", trunk, rng, step=step)
+            n = build_sequence_cache(os.path.join(data_root, name), path + ".tmp", trunk, rng, step=step, flip=flip)
             if n == 0:
                 continue
             os.replace(path + ".tmp", path)

@@ -27,11 +27,16 @@ class Sample:
 
 @dataclass
 class Memory:
-    """First-frame samples (kept for good) plus a bounded list of later ones."""
+    """First-frame samples (kept for good) plus a bounded list of later ones.
+
+    ``decay`` (DiMP's learning rate): each later sample weighs ``1 - decay`` times the
+    one after it, so the memory follows a changing appearance; 0 = all later samples equal.
+    """
 
     first: list[Sample] = field(default_factory=list)
     later: list[Sample] = field(default_factory=list)
     capacity: int = 30
+    decay: float = 0.0
 
     def add(self, sample: Sample) -> None:
         self.later.append(sample)
@@ -45,8 +50,9 @@ class Memory:
         # the first frame (all its augmentations together) weighs as much as the later samples together,
         # so drift in the later samples cannot outvote the one box a human drew
         n1, n2 = len(self.first), len(self.later)
-        w = torch.cat([torch.full((n1,), 1.0 / n1 if not n2 else 0.5 / n1),
-                       torch.full((n2,), 0.5 / n2 if n2 else 0.0)])
+        later = (1.0 - self.decay) ** torch.arange(n2 - 1, -1, -1, dtype=torch.float32)
+        later = 0.5 * later / later.sum() if n2 else later
+        w = torch.cat([torch.full((n1,), 1.0 / n1 if not n2 else 0.5 / n1), later])
         return feats, boxes, w
 
 
@@ -54,7 +60,7 @@ class OnlineModels:
     """f18, f72 (classification) and freg (regression), fitted online to a :class:`Memory`."""
 
     def __init__(self, net: FCOTNet, init_iters: int = 20, update_iters: int = 3, merge_lambda: float = 0.25,
-                 solver: str = "cg", cg_iters: int = 5):
+                 solver: str = "cg", cg_iters: int = 5, capacity: int = 30, decay: float = 0.0):
         if solver not in ("cg", "steepest"):
             raise ValueError(f"solver must be 'cg' or 'steepest', got {solver!r}")
         self.net = net
@@ -62,7 +68,8 @@ class OnlineModels:
         # "steepest": the offline-training recipe (one GN-length steepest-descent step per iteration)
         self.solver, self.cg_iters = solver, int(cg_iters)
         self.init_iters, self.update_iters, self.merge_lambda = init_iters, update_iters, merge_lambda
-        self.memory = Memory()
+        self.capacity, self.decay = int(capacity), float(decay)
+        self.memory = Memory(capacity=self.capacity, decay=self.decay)
         self.first_models: tuple[torch.Tensor, ...] | None = None
         self.latest: tuple[torch.Tensor, ...] | None = None
         self.current: tuple[torch.Tensor, ...] | None = None
@@ -75,9 +82,10 @@ class OnlineModels:
         the later samples are dropped, they led to the mistake being corrected.
         """
         if keep_first and self.memory.first:
-            self.memory = Memory(first=self.memory.first, later=list(samples), capacity=self.memory.capacity)
+            self.memory = Memory(first=self.memory.first, later=list(samples), capacity=self.capacity,
+                                 decay=self.decay)
         else:
-            self.memory = Memory(first=list(samples))
+            self.memory = Memory(first=list(samples), capacity=self.capacity, decay=self.decay)
         feats = {k: torch.cat([s.feats[k] for s in samples]) for k in samples[0].feats}
         boxes = torch.stack([s.box for s in samples])
         f18, f72 = self.net.init_classifiers(feats, boxes)
@@ -89,8 +97,12 @@ class OnlineModels:
         self.reference = max(float(self.fused_scores(samples[0].feats)[2].max()), 1e-3)
 
     @torch.no_grad()
-    def update(self, sample: Sample) -> None:
-        self.memory.add(sample)
+    def update(self, sample: Sample | None = None) -> None:
+        """Add ``sample`` (if any) to the memory and refit the latest models on it."""
+        if sample is not None:
+            self.memory.add(sample)
+        if not self.memory.later:
+            return
         self.latest = self._optimise(self.latest, self.update_iters)
         lam = self.merge_lambda
         self.current = tuple(lam * a + (1 - lam) * b for a, b in zip(self.first_models, self.latest))

@@ -13,7 +13,11 @@ trained heads; default ``resources/weights/fcot/fcot_lite0.pth``), ``threads``
 (torch threads, default 1: the GUI and the decoder use the other core),
 ``search_size`` (288), ``context`` (4.0), ``lost_threshold`` (0.3, relative to the
 init frame's peak),
-``update_interval`` (25), ``merge_lambda`` (0.25), ``init_iters`` (50),
+``update_interval`` (25: every that many frames the best-scoring frame of the interval joins the memory,
+the paper's recipe; 1 = every frame scoring at least ``sample_threshold`` joins, DiMP's), ``refit_interval``
+(frames between refits of the online models, default = ``update_interval``), ``sample_threshold`` (default =
+``lost_threshold``), ``memory_capacity`` (30 later samples), ``memory_decay`` (0: DiMP's learning rate, each
+later sample weighs ``1 - decay`` times the next), ``merge_lambda`` (0.25), ``init_iters`` (50),
 ``update_iters`` (5), ``augmentations`` (15), ``window_influence`` (0.3: weight of
 the cosine-window motion prior when picking the peak), ``solver`` ("cg": Gauss-Newton
 with conjugate-gradient steps for the online fits; "steepest": the training recipe's
@@ -93,7 +97,8 @@ class FCOTTracker(Tracker):
                  search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.3,
                  update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 50,
                  update_iters: int = 5, augmentations: int = 15, window_influence: float = 0.3, seed: int = 0,
-                 solver: str = "cg", size_lr: float = 0.3,
+                 solver: str = "cg", size_lr: float = 0.3, refit_interval: int | None = None,
+                 sample_threshold: float | None = None, memory_capacity: int = 30, memory_decay: float = 0.0,
                  **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
@@ -103,7 +108,10 @@ class FCOTTracker(Tracker):
         self.search_size, self.context = int(search_size), float(context)
         self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
         self.augmentations, self.seed = int(augmentations), int(seed)
-        self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda, solver)
+        self.refit_interval = int(refit_interval or update_interval)
+        self.sample_threshold = float(lost_threshold if sample_threshold is None else sample_threshold)
+        self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda, solver,
+                                   capacity=memory_capacity, decay=memory_decay)
         self.window_influence = float(window_influence)
         self.size_lr = float(size_lr)
         self._hann: torch.Tensor | None = None
@@ -152,7 +160,8 @@ class FCOTTracker(Tracker):
         self.centre = np.array([x + w / 2, y + h / 2])
         self.size = np.array([w, h], np.float64)
         self.widen = 1.0
-        self.frames_since_update = 0
+        self.frames_since_update = self.frames_since_refit = 0
+        self.memory_changed = False
         self.best: tuple[float, Sample] | None = None
         self.last_box: Box = tuple(float(v) for v in box)
 
@@ -217,9 +226,14 @@ class FCOTTracker(Tracker):
     def _maybe_update(self) -> None:
         self.frames_since_update += 1
         if self.frames_since_update >= self.update_interval:
-            if self.best is not None:
-                self.online.update(self.best[1])
+            if self.best is not None and self.best[0] >= self.sample_threshold:
+                self.online.memory.add(self.best[1])
+                self.memory_changed = True
             self.best, self.frames_since_update = None, 0
+        self.frames_since_refit += 1
+        if self.frames_since_refit >= self.refit_interval and self.memory_changed:
+            self.online.update()
+            self.frames_since_refit, self.memory_changed = 0, False
 
     # -- output -----------------------------------------------------------------------------
     @staticmethod

@@ -25,29 +25,31 @@ import torch.nn.functional as F
 
 from .data import build_cache
 from .model import FCOTNet, TRUNK_TAPS
-from .optim import apply_filter, classifier_steps, regressor_steps
+from .optim import apply_filter, classifier_gauss_newton_cg, classifier_steps, regressor_cg, regressor_steps
 from .targets import (SIGMA_COARSE, SIGMA_FINE, boxes_from_maps, regression_targets, score_labels)
 
 HELD_OUT = ["vot2014-woman", "vot2014-jogging", "vot2014-skating", "vot2014-car", "vot2014-bicycle", "davis-libby"]
-TRAIN_FRAMES, WINDOW, ONLINE_ITERS = 2, 40, 5
+WINDOW, ONLINE_ITERS = 40, 5
+# GN-CG in training (``--solver cg``): the solver tracking uses, so the heads learn features it can fit
+CG_GN_STEPS, CG_STEPS = 2, 4
 
 
-def load_caches(paths: list[str]) -> list[dict]:
+def load_caches(paths: list[str], train_frames: int) -> list[dict]:
     seqs = []
     for p in paths:
         d = torch.load(p, weights_only=True)
-        if len(d["boxes"]) >= TRAIN_FRAMES + 1:
+        if len(d["boxes"]) >= train_frames + 1:
             seqs.append(d)
     return seqs
 
 
-def sample_episode(seq: dict, rng: np.random.Generator) -> list[int]:
+def sample_episode(seq: dict, rng: np.random.Generator, train_frames: int) -> list[int]:
     """Indices ``[train..., test]`` of crops within WINDOW of each other."""
     n = len(seq["boxes"])
     t = int(rng.integers(n))
     lo, hi = max(0, t - WINDOW), min(n, t + WINDOW + 1)
     pool = [i for i in range(lo, hi) if i != t]
-    train = rng.choice(pool, TRAIN_FRAMES, replace=len(pool) < TRAIN_FRAMES)
+    train = rng.choice(pool, train_frames, replace=len(pool) < train_frames)
     return [int(i) for i in train] + [t]
 
 
@@ -67,12 +69,15 @@ def giou_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (1 - iou + (enc - union) / enc).mean(), iou
 
 
-def run_episodes(net: FCOTNet, batch: list[tuple[dict, list[int]]]) -> dict[str, torch.Tensor]:
-    """Losses and diagnostics of a batch of episodes (train crops -> online models -> test crop)."""
+def run_episodes(net: FCOTNet, batch: list[tuple[dict, list[int]]], solver: str = "steepest",
+                 cls_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Losses and diagnostics of a batch of episodes (train crops -> online models -> test crop).
+
+    Every episode has the same number of train crops (all but its last index)."""
     taps = {s: torch.cat([seq["feats"][s][idx] for seq, idx in batch]).float() for s in TRUNK_TAPS}
     boxes = torch.cat([seq["boxes"][idx] for seq, idx in batch]).float()
     feats = net.features(taps)
-    k = TRAIN_FRAMES + 1
+    k = len(batch[0][1])
     h18, h72 = feats["x18"].shape[-2:], feats["x72"].shape[-2:]
     lab18 = score_labels(boxes, h18, 16, SIGMA_COARSE)
     lab72 = score_labels(boxes, h72, 4, SIGMA_FINE)
@@ -86,11 +91,17 @@ def run_episodes(net: FCOTNet, batch: list[tuple[dict, list[int]]]) -> dict[str,
         tr, te = slice(e * k, e * k + k - 1), e * k + k - 1
         w = torch.full((k - 1,), 1.0 / (k - 1))
         f18, f72 = net.init_classifiers({n: v[tr] for n, v in feats.items()}, boxes[tr])
-        f18 = classifier_steps(f18, feats["x18"][tr], lab18[tr], w, lam18, steps[0], ONLINE_ITERS)
-        f72 = classifier_steps(f72, feats["x72"][tr], lab72[tr], w, lam72, steps[1], ONLINE_ITERS)
         freg = net.init_regressor({n: v[tr] for n, v in feats.items()}, boxes[tr])
-        freg = regressor_steps(freg, net.reg_bias, feats["xreg"][tr], reg_t[tr], reg_m[tr], w, lam_reg,
-                               steps[2], ONLINE_ITERS)
+        if solver == "cg":
+            f18 = classifier_gauss_newton_cg(f18, feats["x18"][tr], lab18[tr], w, lam18, CG_GN_STEPS, CG_STEPS)
+            f72 = classifier_gauss_newton_cg(f72, feats["x72"][tr], lab72[tr], w, lam72, CG_GN_STEPS, CG_STEPS)
+            freg = regressor_cg(freg, net.reg_bias, feats["xreg"][tr], reg_t[tr], reg_m[tr], w, lam_reg,
+                                CG_GN_STEPS * CG_STEPS)
+        else:
+            f18 = classifier_steps(f18, feats["x18"][tr], lab18[tr], w, lam18, steps[0], ONLINE_ITERS)
+            f72 = classifier_steps(f72, feats["x72"][tr], lab72[tr], w, lam72, steps[1], ONLINE_ITERS)
+            freg = regressor_steps(freg, net.reg_bias, feats["xreg"][tr], reg_t[tr], reg_m[tr], w, lam_reg,
+                                   steps[2], ONLINE_ITERS)
         s18 = apply_filter(feats["x18"][te:te + 1], f18[None])
         s72 = apply_filter(feats["x72"][te:te + 1], f72[None])
         fused = net.fuse_maps(s18, s72)
@@ -110,19 +121,23 @@ def run_episodes(net: FCOTNet, batch: list[tuple[dict, list[int]]]) -> dict[str,
             diag["iou"].append(float(iou.mean()))
     n = len(batch)
     out = {name: v / n for name, v in losses.items()}
-    out["total"] = out["cls18"] + out["cls72"] + out["fused"] + 0.5 * out["reg"]
+    # the hinge losses are means over maps that are almost all background (~0.002-0.01) while the
+    # GIoU loss is ~0.3: without a weight (DiMP uses 100 for its test-frame classification loss)
+    # the heads learn regression and hardly any discrimination
+    out["total"] = cls_weight * (out["cls18"] + out["cls72"] + out["fused"]) + 0.5 * out["reg"]
     out["iou"] = float(np.mean(diag["iou"]))
     out["peak_err"] = float(np.median(diag["peak_err"]))
     return out
 
 
 @torch.no_grad()
-def validate(net: FCOTNet, seqs: list[dict], episodes: int, seed: int) -> dict[str, float]:
+def validate(net: FCOTNet, seqs: list[dict], episodes: int, seed: int, train_frames: int = 2,
+             solver: str = "steepest") -> dict[str, float]:
     rng = np.random.default_rng(seed + 1000)
     rows = []
     for i in range(episodes):
         seq = seqs[i % len(seqs)]
-        r = run_episodes(net, [(seq, sample_episode(seq, rng))])
+        r = run_episodes(net, [(seq, sample_episode(seq, rng, train_frames))], solver)
         rows.append({k: float(v) for k, v in r.items()})
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {
         "peak_err_px_median": float(np.median([r["peak_err"] for r in rows])),
@@ -141,6 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--val-episodes", type=int, default=120)
+    ap.add_argument("--solver", choices=("steepest", "cg"), default="cg",
+                    help="online fit inside each episode: the paper's steepest descent, or GN-CG as in tracking")
+    ap.add_argument("--train-frames", type=int, default=3, help="crops that fit the online models per episode")
+    ap.add_argument("--init-weights", default=None, help="start from these weights (fine-tuning) instead of scratch")
+    ap.add_argument("--cls-weight", type=float, default=100.0,
+                    help="weight of the three classification losses against the regression loss (DiMP: 100)")
+    ap.add_argument("--flip", action="store_true", help="mirror cached crops at random (per crop; see data.py)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -148,12 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     names = [l.strip() for l in open(os.path.join(args.data, "list.txt")) if l.strip()]
     train_names = [n for n in names if n not in HELD_OUT]
     t0 = time.time()
-    train = load_caches(build_cache(args.data, train_names, args.cache, args.seed, step=2))
-    val = load_caches(build_cache(args.data, HELD_OUT, args.cache, args.seed, step=4))
+    train = load_caches(build_cache(args.data, train_names, args.cache, args.seed, step=2, flip=args.flip),
+                        args.train_frames)
+    val = load_caches(build_cache(args.data, HELD_OUT, args.cache, args.seed, step=4, flip=args.flip),
+                      args.train_frames)
     print(f"cache ready in {time.time() - t0:.0f}s: {sum(len(s['boxes']) for s in train)} train crops "
           f"({len(train)} seqs), {sum(len(s['boxes']) for s in val)} val crops", flush=True)
     net = FCOTNet()
-    before = validate(net, val, args.val_episodes, args.seed)
+    if args.init_weights:
+        net.load_state_dict(torch.load(args.init_weights, map_location="cpu", weights_only=True), strict=True)
+    before = validate(net, val, args.val_episodes, args.seed, args.train_frames, args.solver)
     print("val before training:", json.dumps({k: round(v, 4) for k, v in before.items()}), flush=True)
     # --scalar-lr-mult > 1 gives the online-optimiser scalars (lambda, step scales, fusion) a higher rate:
     # a few hundred steps at the network's rate leave them near where they started
@@ -170,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         batch = []
         for _ in range(args.batch):
             seq = train[int(rng.choice(len(train), p=weights))]
-            batch.append((seq, sample_episode(seq, rng)))
-        out = run_episodes(net, batch)
+            batch.append((seq, sample_episode(seq, rng, args.train_frames)))
+        out = run_episodes(net, batch, args.solver, args.cls_weight)
         opt.zero_grad()
         out["total"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -182,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"cls72 {out['cls72'].item():.4f} fused {out['fused'].item():.4f} reg {out['reg'].item():.4f} "
                   f"iou {out['iou']:.3f} peak_err {out['peak_err']:.1f}px", flush=True)
     net.eval()
-    after = validate(net, val, args.val_episodes, args.seed)
+    after = validate(net, val, args.val_episodes, args.seed, args.train_frames, args.solver)
     print("val after training:", json.dumps({k: round(v, 4) for k, v in after.items()}), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.save(net.state_dict(), args.out)
