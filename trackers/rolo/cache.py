@@ -6,6 +6,7 @@ One file per sequence, ``<cache>/<long_side>-s8/<name>.pt``::
     f16    (N, 112, h/16, w/16) float16  stride-16 features (:func:`features.fuse` combines them)
     boxes  (N, 4) float32           normalised (cx, cy, w, h); nan rows = target absent
     size   (width, height)          of the original frames
+    amodal (N, 4) float32           wall clips only: the full box, also where the wall hides it
 
 The cache lives outside the repository (default ``/tmp/trackassist_cache/rolo``).
 """
@@ -21,6 +22,7 @@ from ..data.synthetic import SyntheticClip
 from ..eval.dataset import load_sequence, read_frame
 from .features import FrameEncoder, fuse
 from .geometry import to_normalized
+from .wall_clips import training_wall_clip
 
 DEFAULT_CACHE = "/tmp/trackassist_cache/rolo"
 
@@ -71,15 +73,25 @@ def synthetic_clip(index: int, num_frames: int = 100) -> SyntheticClip:
 
 
 def cache_synthetic(encoder: FrameEncoder, index: int, cache_dir: str) -> str:
-    name = f"synthetic-{index:02d}"
+    return _cache_clip(encoder, f"synthetic-{index:02d}", synthetic_clip(index), cache_dir)
+
+
+def cache_wall_clip(encoder: FrameEncoder, index: int, cache_dir: str) -> str:
+    """A constant-velocity clip with a static wall; also stores the full (amodal) boxes behind the wall."""
+    clip = training_wall_clip(index)
+    width, height = clip.spec.width, clip.spec.height
+    amodal = _normalised_boxes([clip.truth(i) for i in range(len(clip))], [False] * len(clip), width, height)
+    return _cache_clip(encoder, f"synthetic-wall-{index:02d}", clip, cache_dir, {"amodal": torch.from_numpy(amodal)})
+
+
+def _cache_clip(encoder: FrameEncoder, name: str, clip: SyntheticClip, cache_dir: str, extra: dict | None = None) -> str:
     path = cache_path(cache_dir, encoder.long_side, name)
     if os.path.exists(path):
         return path
-    clip = synthetic_clip(index)
     feats = _encode_frames(encoder, (clip.frame(i) for i in range(len(clip))))
     boxes = clip.boxes()
     absent = [b is None for b in boxes]
-    _save(path, feats, _normalised_boxes(boxes, absent, clip.spec.width, clip.spec.height),
+    _save(path, {**feats, **(extra or {})}, _normalised_boxes(boxes, absent, clip.spec.width, clip.spec.height),
           (clip.spec.width, clip.spec.height))
     return path
 
@@ -96,9 +108,9 @@ def load(cache_dir: str, long_side: int, name: str) -> dict:
 
 
 def build_cache(root: str, names: list[str], synthetic: int, cache_dir: str = DEFAULT_CACHE,
-                long_side: int = 352, max_frames: int | None = None) -> list[str]:
-    """Cache the first ``max_frames`` frames of every named dev sequence and ``synthetic``
-    synthetic clips; returns the names."""
+                long_side: int = 352, max_frames: int | None = None, wall_clips: int = 0) -> list[str]:
+    """Cache the first ``max_frames`` frames of every named dev sequence, ``synthetic``
+    synthetic clips and ``wall_clips`` constant-velocity clips behind a wall; returns the names."""
     encoder = FrameEncoder(long_side)
     done = []
     for name in names:
@@ -109,4 +121,22 @@ def build_cache(root: str, names: list[str], synthetic: int, cache_dir: str = DE
     for index in range(synthetic):
         cache_synthetic(encoder, index, cache_dir)
         done.append(f"synthetic-{index:02d}")
+    for index in range(wall_clips):
+        cache_wall_clip(encoder, index, cache_dir)
+        done.append(f"synthetic-wall-{index:02d}")
     return done
+
+
+VAL_WALL_OFFSET = 100  # held-out wall clips use indices from here on (other seeds than training's)
+
+
+def build_val_walls(count: int, cache_dir: str = DEFAULT_CACHE, long_side: int = 352) -> list[str]:
+    """Cache ``count`` held-out wall clips; returns their names."""
+    if count <= 0:
+        return []
+    encoder = FrameEncoder(long_side)
+    names = []
+    for index in range(VAL_WALL_OFFSET, VAL_WALL_OFFSET + count):
+        cache_wall_clip(encoder, index, cache_dir)
+        names.append(f"synthetic-wall-{index:02d}")
+    return names

@@ -32,6 +32,7 @@ from torch import nn
 from .geometry import HEATMAP_SIZE
 
 VARIANTS = ("coords", "heatmap")
+CARRY_MODES = ("hold", "velocity")
 # offsets between boxes are a few hundredths of the frame; scale them to O(1)
 OFFSET_SCALE = 10.0
 
@@ -86,13 +87,20 @@ class RoloLSTM(nn.Module):
     """
 
     def __init__(self, variant: str = "coords", feature_dim: int = 256, hidden: int = 128,
-                 feature_embed: int = 64, heatmap_size: int = HEATMAP_SIZE) -> None:
+                 feature_embed: int = 64, heatmap_size: int = HEATMAP_SIZE, carry: str = "hold",
+                 feature_dropout: float = 0.0) -> None:
         super().__init__()
+        if carry not in CARRY_MODES:
+            raise ValueError(f"unknown carry mode {carry!r}; use one of {CARRY_MODES}")
         self.variant, self.feature_dim, self.hidden = variant, feature_dim, hidden
         self.feature_embed, self.heatmap_size = feature_embed, heatmap_size
+        self.carry, self.feature_dropout = carry, feature_dropout
         # the coordinate LSTM also sees the motion of its previous outputs (the location history)
         loc = location_dim(variant, heatmap_size) + (4 if variant == "coords" else 0)
         # the paper feeds 4096 raw features; a learned reduction keeps the LSTM small
+        # (training only) dropout on the visual features: with ~30 training clips the LSTM otherwise
+        # reads positions off the frame's look (measured: it trailed exact detections by 6-15 px)
+        self.feature_drop = nn.Dropout(feature_dropout)
         self.embed = nn.Sequential(nn.Linear(feature_dim, feature_embed), nn.ReLU())
         self.cell = nn.LSTMCell(feature_embed + loc, hidden)
         if variant == "coords":
@@ -108,7 +116,8 @@ class RoloLSTM(nn.Module):
 
     def config(self) -> dict:
         return {"variant": self.variant, "feature_dim": self.feature_dim, "hidden": self.hidden,
-                "feature_embed": self.feature_embed, "heatmap_size": self.heatmap_size}
+                "feature_embed": self.feature_embed, "heatmap_size": self.heatmap_size, "carry": self.carry,
+                "feature_dropout": self.feature_dropout}
 
     def zero_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.zeros(batch, self.hidden, device=device)
@@ -117,15 +126,19 @@ class RoloLSTM(nn.Module):
     def step(self, features: torch.Tensor, location: torch.Tensor, prev: torch.Tensor,
              state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """One time step: ``(B,F)``, ``(B,L)``, ``(B,4)`` -> output, new state."""
-        x = torch.cat([self.embed(features), location], -1)
+        x = torch.cat([self.embed(self.feature_drop(features)), location], -1)
         h, c = self.cell(x, state)
         return self._output(h, location, prev), (h, c)
 
     def _output(self, h: torch.Tensor, location: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         if self.variant == "coords":
-            # anchor on the detection when there is one (prev + its offset), else on the previous output
+            # anchor on the detection when there is one (prev + its offset), else on the previous
+            # output ("hold") or on the previous output moved on by its last motion ("velocity")
             flag = location[..., 6:7]
             anchor = prev + location[..., 2:6] / OFFSET_SCALE * flag
+            if self.carry == "velocity":
+                centre_motion = location[..., 8:10] / OFFSET_SCALE
+                anchor = anchor + torch.cat([centre_motion, torch.zeros_like(centre_motion)], -1) * (1 - flag)
             # a bounded step (at most 0.1 of the frame per frame) keeps one bad output from derailing it
             out = anchor + 0.1 * torch.tanh(self.head(h))
             # centre anywhere in the frame (and a little outside), size positive

@@ -28,7 +28,8 @@ from ..eval.dataset import sequence_names
 from . import cache
 from .core import RoloCore
 from .train_detector import detection_quality, run_detector, train_detector
-from .train_lstm import closed_loop, prepare_segments, summarize, train_lstm
+from .train_lstm import closed_loop, gap_carry, load_or_prepare_segments, summarize, train_lstm
+from .train_rollout import rollout_term
 from .weights import load_detector, save_weights
 
 DEFAULT_VAL = ["vot2014-car", "vot2014-jogging", "vot2014-skating", "vot2014-woman"]
@@ -53,6 +54,23 @@ def parse_args(argv):
     p.add_argument("--step", type=int, default=6, help="LSTM step size (window length) of the shipped weights")
     p.add_argument("--study-steps", default="", help="extra step sizes for the Fig. 6 study, e.g. 1,3,10")
     p.add_argument("--detector", default="", help="reuse the detector head of this rolo_*.pt (skips stage 1)")
+    p.add_argument("--wall-clips", type=int, default=0,
+                   help="constant-velocity clips behind a static wall added to the training set (wall_clips.py)")
+    p.add_argument("--val-walls", type=int, default=0,
+                   help="held-out wall clips (other seeds) on which the carry through the hidden spell is measured")
+    p.add_argument("--rollout-batch", type=int, default=0,
+                   help="coords: closed-loop gap rollouts per iteration (train_rollout.py); 0 = none")
+    p.add_argument("--rollout-gap", default="5,15", help="gap lengths of the rollouts, min,max frames")
+    p.add_argument("--rollout-history", type=int, default=0,
+                   help="frames tracked with detections before a rollout's gap (default: the step size)")
+    p.add_argument("--window-weight", type=float, default=1.0,
+                   help="weight of the teacher-forced windows (noisy true previous box); 0 = rollouts only")
+    p.add_argument("--carry", default="hold", choices=("hold", "velocity"),
+                   help="coords: without a detection, anchor on the previous output (hold) or on it moved by "
+                        "its last motion (velocity)")
+    p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")
+    p.add_argument("--segments-cache", default="",
+                   help="file to keep the detector's LSTM training segments in (reused when it exists)")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
 
@@ -73,9 +91,10 @@ def main(argv=None) -> int:
     val = [v for v in args.val.split(",") if v]
     names = sequence_names(args.data)
     all_names = cache.build_cache(args.data, names, args.synthetic, args.cache, args.long_side,
-                                  args.max_frames)
+                                  args.max_frames, wall_clips=args.wall_clips)
     train_names = [n for n in all_names if n not in val]
-    data = {n: cache.load(args.cache, args.long_side, n) for n in all_names}
+    val_walls = cache.build_val_walls(args.val_walls, args.cache, args.long_side)
+    data = {n: cache.load(args.cache, args.long_side, n) for n in all_names + val_walls}
     log(f"train: {', '.join(train_names)}")
     log(f"validation: {', '.join(val)}")
     with open(os.path.join(args.out, "train_sequences.txt"), "w") as f:  # for `trackassist bench --holdout`
@@ -97,8 +116,9 @@ def main(argv=None) -> int:
     log(f"detector on validation (template = first frame): {report['detector_validation']}")
 
     t0 = time.perf_counter()
-    train_segments = [seg for n in train_names for seg in prepare_segments(detector, data[n])]
+    train_segments = load_or_prepare_segments(args.segments_cache, detector, {n: data[n] for n in train_names})
     log(f"{len(train_segments)} LSTM training segments ({time.perf_counter() - t0:.0f}s)")
+    gap_range = tuple(int(g) for g in args.rollout_gap.split(","))
 
     report["runs"] = []
     variants = [v for v in args.variants.split(",") if v]
@@ -107,12 +127,19 @@ def main(argv=None) -> int:
              if s and not (int(s) == args.step and "coords" in variants)]
     for variant, step, ship in plan:
         t0 = time.perf_counter()
+        extra = rollout_term(train_segments, step, args.rollout_batch, gap_range, args.prev_noise,
+                             history=args.rollout_history) \
+            if variant == "coords" and args.rollout_batch > 0 else None
         lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
-                          log=log)
+                          log=log, extra_loss=extra, carry=args.carry, feature_dropout=args.feature_dropout,
+                          window_weight=args.window_weight if extra is not None else 1.0)
         seconds = time.perf_counter() - t0
         core = RoloCore(detector, lstm, step=step)
         ious = {n: closed_loop(core, data[n]) for n in val}
         summary = {"variant": variant, "step": step, "train_seconds": round(seconds), **summarize(ious)}
+        if val_walls:
+            summary["wall_gap"] = gap_carry({n: closed_loop(core, data[n]) for n in val_walls},
+                                            {n: data[n] for n in val_walls})
         report["runs"].append(summary)
         log(f"validation {variant} step {step}: {json.dumps(summary)}")
         if ship:

@@ -18,6 +18,7 @@ learns to use -- and to do without -- the detector:
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -51,7 +52,8 @@ def _carry_forward(gt: np.ndarray) -> np.ndarray:
 
 def prepare_segments(detector: TemplateDetector, data: dict, iou_min: float = 0.3,
                      starts_every: int = 300) -> list[Segment]:
-    gt_all = data["boxes"].numpy().astype(np.float64)
+    # wall clips also know the box behind the wall: the LSTM learns to put it there
+    gt_all = data.get("amodal", data["boxes"]).numpy().astype(np.float64)
     segments = []
     valid = np.nonzero(np.isfinite(gt_all).all(1))[0]
     for start in [s for s in range(0, len(gt_all), starts_every) if s in set(valid)] or [int(valid[0])]:
@@ -77,62 +79,70 @@ def prepare_segments(detector: TemplateDetector, data: dict, iou_min: float = 0.
     return segments
 
 
+def augmented_window(seg: Segment, s: int, length: int, rng: np.random.Generator, max_burst: int,
+                     prev_noise: float = 0.1) -> dict:
+    """Frames ``s .. s+length-1`` of a segment with augmented detections and a noisy 'previous output'."""
+    n = len(seg.gt)
+    idx = np.arange(s, min(s + length, n))
+    gt = seg.gt[idx]
+    known = _carry_forward(seg.gt[: s + len(idx)])[s - 1: s - 1 + len(idx)]  # previous true box
+    det, conf, has = seg.det[idx].copy(), seg.conf[idx].copy(), np.isfinite(seg.det[idx]).all(1)
+    drop = rng.random(len(idx)) < 0.1
+    if rng.random() < 0.35:
+        a = int(rng.integers(0, len(idx)))
+        drop[a: a + int(rng.integers(min(2, max_burst), max_burst + 1))] = True
+    wrong = (rng.random(len(idx)) < 0.03) & np.isfinite(seg.alt[idx]).all(1)
+    det[wrong], conf[wrong], has = seg.alt[idx][wrong], conf[wrong] * 0.8, has | wrong
+    has &= ~drop
+    sz = np.where(has[:, None], det[:, 2:], 0.1)
+    det[:, :2] += rng.normal(0, 0.04, (len(idx), 2)) * sz
+    det[:, 2:] *= np.exp(rng.normal(0, 0.06, (len(idx), 2)))
+    misses = np.zeros(len(idx))
+    run = int(rng.integers(0, 4)) if rng.random() < 0.2 else 0  # the window may start inside a gap
+    for t in range(len(idx)):
+        misses[t] = run
+        run = 0 if has[t] else run + 1
+    noise = prev_noise * (1 + 0.5 * misses)[:, None]
+    # a tracker's error drifts slowly (AR(1), rho 0.9): the motion of its outputs ~ the true motion
+    unit = np.zeros((len(idx), 4))
+    unit[0] = rng.normal(0, 1, 4)
+    for t in range(1, len(idx)):
+        unit[t] = 0.9 * unit[t - 1] + np.sqrt(1 - 0.81) * rng.normal(0, 1, 4)
+    prev = known.copy()
+    prev[:, :2] += unit[:, :2] * noise * known[:, 2:]
+    prev[:, 2:] *= np.exp(unit[:, 2:] * noise)
+    det = np.where(has[:, None], det, 0.0)
+    return {"feats": seg.vectors[idx], "prev": torch.from_numpy(prev).float(),
+            "det": torch.from_numpy(det).float(), "has": torch.from_numpy(has.astype(np.float32)),
+            "conf": torch.from_numpy(conf.astype(np.float32)), "gt": torch.from_numpy(np.nan_to_num(gt)).float(),
+            "mask": torch.from_numpy(np.isfinite(gt).all(1))}
+
+
+def pick_segment(segments: list[Segment], rng: np.random.Generator) -> Segment:
+    weights = np.array([math.sqrt(len(s.gt)) for s in segments])
+    return segments[rng.choice(len(segments), p=weights / weights.sum())]
+
+
 def sample_windows(segments: list[Segment], rng: np.random.Generator, batch: int, step: int, variant: str,
                    prev_noise: float = 0.1):
-    feats, locs, prevs, targets, masks = [], [], [], [], []
-    weights = np.array([math.sqrt(len(s.gt)) for s in segments])
+    windows = []
     for _ in range(batch):
-        seg = segments[rng.choice(len(segments), p=weights / weights.sum())]
-        n = len(seg.gt)
-        s = int(rng.integers(1, max(2, n - step + 1)))
-        idx = np.arange(s, min(s + step, n))
-        gt = seg.gt[idx]
-        known = _carry_forward(seg.gt[: s + len(idx)])[s - 1: s - 1 + len(idx)]  # previous true box
-        det, conf, has = seg.det[idx].copy(), seg.conf[idx].copy(), np.isfinite(seg.det[idx]).all(1)
-        # --- augmentation ---
-        drop = rng.random(len(idx)) < 0.1
-        if rng.random() < 0.35:
-            a = int(rng.integers(0, len(idx)))
-            drop[a: a + int(rng.integers(min(2, step), step + 1))] = True
-        wrong = (rng.random(len(idx)) < 0.03) & np.isfinite(seg.alt[idx]).all(1)
-        det[wrong], conf[wrong], has = seg.alt[idx][wrong], conf[wrong] * 0.8, has | wrong
-        has &= ~drop
-        sz = np.where(has[:, None], det[:, 2:], 0.1)
-        det[:, :2] += rng.normal(0, 0.04, (len(idx), 2)) * sz
-        det[:, 2:] *= np.exp(rng.normal(0, 0.06, (len(idx), 2)))
-        misses = np.zeros(len(idx))
-        run = int(rng.integers(0, 4)) if rng.random() < 0.2 else 0  # the window may start inside a gap
-        for t in range(len(idx)):
-            misses[t] = run
-            run = 0 if has[t] else run + 1
-        noise = prev_noise * (1 + 0.5 * misses)[:, None]
-        # a tracker's error drifts slowly (AR(1), rho 0.9): the motion of its outputs ~ the true motion
-        unit = np.zeros((len(idx), 4))
-        unit[0] = rng.normal(0, 1, 4)
-        for t in range(1, len(idx)):
-            unit[t] = 0.9 * unit[t - 1] + np.sqrt(1 - 0.81) * rng.normal(0, 1, 4)
-        prev = known.copy()
-        prev[:, :2] += unit[:, :2] * noise * known[:, 2:]
-        prev[:, 2:] *= np.exp(unit[:, 2:] * noise)
-        det = np.where(has[:, None], det, 0.0)
-        feats.append(seg.vectors[idx])
-        prevs.append(torch.from_numpy(prev).float())
-        locs.append((torch.from_numpy(det).float(), torch.from_numpy(has.astype(np.float32)),
-                     torch.from_numpy(conf.astype(np.float32))))
-        targets.append(torch.from_numpy(np.nan_to_num(gt)).float())
-        masks.append(torch.from_numpy(np.isfinite(gt).all(1)))
-    # windows near a sequence end are shorter: pad by repeating (masked out of the loss)
-    length = step
-    pad = [length - len(f) for f in feats]
+        seg = pick_segment(segments, rng)
+        s = int(rng.integers(1, max(2, len(seg.gt) - step + 1)))
+        windows.append(augmented_window(seg, s, step, rng, max_burst=step, prev_noise=prev_noise))
+    f, p, tgt, m, det, has, conf = stack_windows(windows, step)
+    return f, location_input(variant, det, has, conf, p), p, tgt, m
 
-    def stack(xs):
-        return torch.stack([torch.cat([x, x[-1:].expand(p, *x.shape[1:])]) if p else x for x, p in zip(xs, pad)])
 
-    f, p, tgt = stack(feats), stack(prevs), stack(targets)
-    m = torch.stack([torch.cat([x, torch.zeros(pp, dtype=torch.bool)]) for x, pp in zip(masks, pad)])
-    det, has, conf = (stack([loc[k] for loc in locs]) for k in range(3))
-    loc = location_input(variant, det, has, conf, p)
-    return f, loc, p, tgt, m
+def stack_windows(windows: list[dict], length: int):
+    """Batch windows; windows near a sequence end are shorter: pad by repeating (masked out of the loss)."""
+    def stack(key):
+        xs = [w[key] for w in windows]
+        if key == "mask":
+            return torch.stack([torch.cat([x, torch.zeros(length - len(x), dtype=torch.bool)]) for x in xs])
+        return torch.stack([torch.cat([x, x[-1:].expand(length - len(x), *x.shape[1:])]) for x in xs])
+
+    return tuple(stack(k) for k in ("feats", "prev", "gt", "mask", "det", "has", "conf"))
 
 
 def lstm_loss(model: RoloLSTM, out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,17 +156,25 @@ def lstm_loss(model: RoloLSTM, out: torch.Tensor, target: torch.Tensor, mask: to
 
 
 def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, seed: int, batch: int = 32,
-               lr: float = 3e-3, prev_noise: float = 0.1, log=print) -> RoloLSTM:
+               lr: float = 3e-3, prev_noise: float = 0.1, log=print, extra_loss=None, carry: str = "hold",
+               feature_dropout: float = 0.0, window_weight: float = 1.0) -> RoloLSTM:
+    """``extra_loss(model, rng)``, if given, is added to every iteration's loss (e.g. the
+    closed-loop gap rollouts of :mod:`train_rollout`); ``window_weight`` 0 drops the windows
+    with a noisy true previous box (teacher forcing) altogether."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = RoloLSTM(variant, feature_dim=segments[0].vectors.shape[1],
-                     hidden=128)
+    model = RoloLSTM(variant, feature_dim=segments[0].vectors.shape[1], hidden=128,
+                     carry=carry if variant == "coords" else "hold", feature_dropout=feature_dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, running = time.perf_counter(), 0.0
     for it in range(steps):
-        f, loc, prev, tgt, mask = sample_windows(segments, rng, batch, step, variant, prev_noise)
-        loss = lstm_loss(model, model(f, loc, prev), tgt, mask)
+        loss = torch.zeros(())
+        if window_weight > 0:
+            f, loc, prev, tgt, mask = sample_windows(segments, rng, batch, step, variant, prev_noise)
+            loss = window_weight * lstm_loss(model, model(f, loc, prev), tgt, mask)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model, rng)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -170,8 +188,10 @@ def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, see
 
 
 def closed_loop(core: RoloCore, data: dict) -> np.ndarray:
-    """Track a cached sequence from its first box with the real per-frame loop; IoU per frame (nan = absent)."""
-    gt = data["boxes"].numpy().astype(np.float64)
+    """Track a cached sequence from its first box with the real per-frame loop; IoU per frame (nan = absent).
+
+    Wall clips are scored against the full box, also behind the wall."""
+    gt = data.get("amodal", data["boxes"]).numpy().astype(np.float64)
     core.start(fused(data, slice(0, 1)), gt[0])
     ious = np.full(len(gt), np.nan)
     for t in range(1, len(gt)):
@@ -179,6 +199,28 @@ def closed_loop(core: RoloCore, data: dict) -> np.ndarray:
         if np.all(np.isfinite(gt[t])):
             ious[t] = iou_matrix(cxcywh_to_xywh(gt[t][None]), cxcywh_to_xywh(result.nbox[None]))[0, 0]
     return ious
+
+
+def gap_carry(ious_by_clip: dict[str, np.ndarray], data: dict[str, dict]) -> dict:
+    """IoU with the full box on the frames where the target is hidden (no visible box): mean and minimum."""
+    hidden = np.concatenate([ious[~np.isfinite(data[n]["boxes"].numpy()).all(1) & np.isfinite(ious)]
+                             for n, ious in ious_by_clip.items()])
+    return {"frames": int(len(hidden)), "mean_iou": round(float(hidden.mean()), 3),
+            "min_iou": round(float(hidden.min()), 3), "share_ge_0.3": round(float((hidden >= 0.3).mean()), 3)}
+
+
+def load_or_prepare_segments(path: str, detector: TemplateDetector, data: dict[str, dict]) -> list[Segment]:
+    """:func:`prepare_segments` for every sequence, kept in ``path`` (if given) for the next run.
+
+    The file is only valid for the same detector and cache; delete it when either changes."""
+    if path and os.path.exists(path):
+        stored = torch.load(path, weights_only=False)
+        if sorted(stored) == sorted(data):
+            return [seg for n in sorted(stored) for seg in stored[n]]
+    segments = {n: prepare_segments(detector, data[n]) for n in sorted(data)}
+    if path:
+        torch.save(segments, path)
+    return [seg for n in sorted(segments) for seg in segments[n]]
 
 
 def summarize(ious_by_seq: dict[str, np.ndarray]) -> dict:

@@ -1,0 +1,126 @@
+"""Closed-loop training of the coordinate LSTM through long detector gaps (occlusions).
+
+The window training (:func:`train_lstm.sample_windows`) feeds the LSTM a
+*noisy true* previous box.  In a real occlusion, once the detector stops
+firing, the previous box is the LSTM's *own* last output, frame after frame,
+and a model trained only on noisy truth learns to damp the motion it sees:
+measured, the shipped LSTM extrapolated for 2-3 frames behind a wall and
+then stood still (IoU 0.49 -> 0 over a 14-frame gap).
+
+Here a batch of rollouts is run exactly the way :class:`core.RoloCore`
+tracks, from one given previous box: ``step`` frames with (augmented)
+detections, then a gap of 5-15 frames with none; every frame re-runs the
+LSTM over the last ``step`` frames from a zero state and its output becomes
+the next frame's previous box.  The loss is the MSE (Eq. 4) of every output
+against the true box, back-propagated through the whole rollout, so the LSTM
+learns on its own outputs (as it tracks) and to carry the track through a gap.
+
+Where a segment has a real gap (the detector missed for several frames,
+e.g. the target behind the wall of a :mod:`wall_clips` clip) a rollout is
+aligned with it half of the time; otherwise the gap is simulated by dropping
+the detections.  In half of the rollouts the gap frames' detector-response
+part of the frame vector is zeroed, as when the target is hidden: a
+simulated miss on a frame where the target is visible must not teach the
+LSTM to read the target's place off the response map only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .detector import FRAME_VECTOR_DIM, RESPONSE_GRID
+from .lstm import RoloLSTM, location_input
+from .train_lstm import Segment, augmented_window, pick_segment, stack_windows
+
+RESPONSE_DIMS = slice(FRAME_VECTOR_DIM - RESPONSE_GRID ** 2, FRAME_VECTOR_DIM)
+
+
+def _real_gaps(seg: Segment, min_length: int = 3) -> list[tuple[int, int]]:
+    """``[start, end)`` runs of frames where the target is there but no detection was assigned."""
+    missed = ~np.isfinite(seg.det).all(1) & np.isfinite(seg.gt).all(1)
+    runs, start = [], None
+    for t, m in enumerate(np.append(missed, False)):
+        if m and start is None:
+            start = t
+        elif not m and start is not None:
+            if t - start >= min_length:
+                runs.append((start, t))
+            start = None
+    return runs
+
+
+def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: int, step: int,
+                    gap_range: tuple[int, int] = (5, 15), prev_noise: float = 0.1):
+    """History (``step`` frames with detections, as :func:`train_lstm.stack_windows`), the gap's
+    frame vectors ``(B, G, F)``, true boxes ``(B, G, 4)`` and mask ``(B, G)``.  ``step`` here is
+    the length of the tracked history before the gap, not the LSTM's window."""
+    gap = int(rng.integers(gap_range[0], gap_range[1] + 1))
+    history, gap_feats, gap_gt, gap_mask = [], [], [], []
+    for _ in range(batch):
+        seg = pick_segment(segments, rng)
+        n = len(seg.gt)
+        real = _real_gaps(seg)
+        if real and rng.random() < 0.5:
+            start = real[int(rng.integers(len(real)))][0]
+            s = int(np.clip(start - step, 1, max(1, n - step - gap)))
+        else:
+            s = int(rng.integers(1, max(2, n - step - gap + 1)))
+        history.append(augmented_window(seg, s, step, rng, max_burst=2, prev_noise=prev_noise))
+        idx = np.clip(np.arange(s + step, s + step + gap), 0, n - 1)
+        feats = seg.vectors[idx].clone()
+        if rng.random() < 0.5:
+            feats[:, RESPONSE_DIMS] = 0.0
+        gt = seg.gt[idx]
+        valid = np.isfinite(gt).all(1) & (np.arange(s + step, s + step + gap) < n)
+        gap_feats.append(feats)
+        gap_gt.append(torch.from_numpy(np.nan_to_num(gt)).float())
+        gap_mask.append(torch.from_numpy(valid))
+    return stack_windows(history, step), torch.stack(gap_feats), torch.stack(gap_gt), torch.stack(gap_mask)
+
+
+def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Track the history frames and then the gap exactly as :class:`core.RoloCore` does: every frame
+    re-runs the LSTM over the last ``step`` frames and its output is the next frame's previous box.
+
+    Only the first previous box is given (the noisy true box before the history); the history
+    frames have their (augmented) detections, the gap frames none.  Returns the outputs over the
+    history ``(B, H, 4)`` and over the gap ``(B, G, 4)``."""
+    feats, prev, _, _, det, has, conf = history
+    length, batch = feats.shape[1], feats.shape[0]
+    none = torch.zeros(batch)
+    frames = [(feats[:, t], det[:, t], has[:, t], conf[:, t]) for t in range(length)]
+    frames += [(gap_feats[:, g], torch.zeros_like(det[:, 0]), none, none) for g in range(gap_feats.shape[1])]
+    window, outs, last = [], [], prev[:, 0]
+    for f_t, det_t, has_t, conf_t in frames:
+        loc = location_input(model.variant, det_t, has_t, conf_t, last)
+        window = (window + [(f_t, loc, last)])[-step:]
+        f, l, p = (torch.stack(part, 1) for part in zip(*window))
+        last = model(f, l, p)[:, -1]
+        outs.append(last)
+    outs = torch.stack(outs, 1)
+    return outs[:, :length], outs[:, length:]
+
+
+def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, gap_gt: torch.Tensor,
+                 gap_mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 4 over every frame of the rollout (mean over frames with a true box).
+
+    The history outputs are supervised too: they are the gap's first previous boxes, and
+    unsupervised the LSTM learns to use them as a message to its next run (measured: it then
+    lagged 4-13 px behind a detection it was given)."""
+    history_out, gap_out = rollout_outputs(model, history, gap_feats, step)
+    out = torch.cat([history_out, gap_out], 1)
+    err = ((out - torch.cat([history[2], gap_gt], 1)) ** 2).sum(-1)
+    weight = torch.cat([history[3], gap_mask], 1).float()
+    return (err * weight).sum() / weight.sum().clamp(min=1)
+
+
+def rollout_term(segments: list[Segment], step: int, batch: int, gap_range: tuple[int, int],
+                 prev_noise: float = 0.1, history: int = 0):
+    """An ``extra_loss`` for :func:`train_lstm.train_lstm`: one batch of gap rollouts per iteration,
+    each tracking ``history`` frames (default: ``step``) with detections before the gap."""
+    def term(model: RoloLSTM, rng: np.random.Generator) -> torch.Tensor:
+        rollouts = sample_rollouts(segments, rng, batch, history or step, gap_range, prev_noise)
+        return rollout_loss(model, step, *rollouts)
+
+    return term
