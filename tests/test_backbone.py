@@ -69,7 +69,7 @@ def test_taps_shapes_and_early_stop(lite0):
         feats = lite0(x)
     assert {s: tuple(f.shape) for s, f in feats.items()} == {
         4: (1, 24, 32, 40), 8: (1, 40, 16, 20), 16: (1, 112, 8, 10), 32: (1, 320, 4, 5)}
-    shallow = backbones.build("lite0", taps=(4, 8), fold_bn=False)
+    shallow = backbones.build("lite0", taps=(4, 8), fold_bn=False, engine="torch")   # torch: hooks see blocks
     calls = []
     hooks = [b.register_forward_hook(lambda *a, i=i: calls.append(i)) for i, b in enumerate(shallow._blocks)]
     with torch.no_grad():
@@ -77,7 +77,7 @@ def test_taps_shapes_and_early_stop(lite0):
     for h in hooks:
         h.remove()
     assert sorted(out) == [4, 8] and max(calls) == 4      # blocks after block 4 never ran
-    assert torch.allclose(out[8], feats[8])
+    assert torch.allclose(out[8], feats[8], atol=1e-4)     # feats came from ONNX Runtime (default engine)
 
 
 def test_bn_folding_is_exact(lite0):

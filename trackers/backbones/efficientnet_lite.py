@@ -152,6 +152,9 @@ class EfficientNetLite(nn.Module):
         self._conv_head = SameConv2d(self.channels[32], 1280, 1)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, 1000)
+        # optional faster inference engine (``onnx_engine.OnnxTrunkRunner``, attached by
+        # ``backbones.build``); it returns None for calls it cannot serve exactly (training, grads, CUDA)
+        self.runtime = None
         self.set_taps(taps)
 
     def set_taps(self, taps: tuple[int, ...]) -> None:
@@ -161,6 +164,10 @@ class EfficientNetLite(nn.Module):
         self._last_block = max(self._tap_after)
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        if self.runtime is not None:
+            served = self.runtime(self, x)
+            if served is not None:
+                return served
         out: dict[int, torch.Tensor] = {}
         x = F.relu6(self._bn0(self._conv_stem(x)))
         for i, block in enumerate(self._blocks):
