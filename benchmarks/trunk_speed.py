@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--markdown", help=f"splice the table into this file's `{SECTION}` section")
     args = parser.parse_args(argv)
     command = "python benchmarks/trunk_speed.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    if "OMP_NUM_THREADS" in os.environ:
-        command = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} {command}"
     if os.nice(0) > 0:
         command = f"nice -n {os.nice(0)} {command}"
+    if "OMP_NUM_THREADS" in os.environ:
+        command = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} {command}"
     print(command.strip(), flush=True)
     load_before = os.getloadavg()
     print(f"load average before: {_load(load_before)}", flush=True)
