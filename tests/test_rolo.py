@@ -1,4 +1,4 @@
-"""ROLO: LSTM shapes/state, heatmap<->box, §II-B assignment, shipped weights, occlusion carry."""
+"""ROLO: LSTM shapes/state and anchors, heatmap<->box, §II-B assignment, shipped weights."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,6 +39,21 @@ def test_lstm_shapes_and_state_carry(variant, out_dim):
         # the state really carries information: a different history changes the last output
         other = model(feats.flip(1), loc, prev)
         assert not torch.allclose(other[:, -1], out[:, -1])
+
+
+@pytest.mark.parametrize("carry,expected_x", [("hold", 0.44), ("velocity", 0.48)])
+def test_coordinate_lstm_anchor_without_detection(carry, expected_x):
+    """An untrained head (zero) shows the anchor: with no detection, 'hold' keeps the previous
+    output, 'velocity' moves it on by its last motion; a detection overrides both."""
+    model = RoloLSTM("coords", feature_dim=8, hidden=8, carry=carry).eval()
+    prev = torch.tensor([[[0.36, 0.5, 0.1, 0.1], [0.40, 0.5, 0.1, 0.1], [0.44, 0.5, 0.1, 0.1]]])
+    det = torch.tensor([[[0.40, 0.5, 0.1, 0.1], [0.44, 0.5, 0.1, 0.1], [0.2, 0.3, 0.1, 0.1]]])
+    for has, x in ((torch.tensor([[1.0, 1.0, 0.0]]), expected_x), (torch.ones(1, 3), 0.2)):
+        loc = location_input("coords", det, has, torch.full((1, 3), 0.9), prev)
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, 8), loc, prev)[0, -1]
+        assert float(out[0]) == pytest.approx(x, abs=1e-5)
+        torch.testing.assert_close(out[2:], torch.tensor([0.1, 0.1]))
 
 
 def test_location_input_hides_missing_detection():
@@ -125,3 +140,22 @@ def test_shipped_weights_load_strictly(variant):
     lstm.load_state_dict(state["lstm"], strict=True)
     with pytest.raises(RuntimeError):
         lstm.load_state_dict({**state["lstm"], "unexpected": torch.zeros(1)}, strict=True)
+
+
+
+def test_wall_clip_hides_a_target_that_keeps_moving():
+    from trackers.rolo.wall_clips import LinearWallClip, training_wall_clip
+
+    clip = LinearWallClip(start=(40.0, 96.0), velocity=(4.0, 0.0), wall_x=160, wall_width=62, width=352,
+                          height=192, num_frames=48, seed=3, target_size=(32, 26), scale_amplitude=0.0)
+    hidden = clip.hidden_frames()
+    assert hidden == list(range(hidden[0], hidden[0] + 10))  # one spell of 10 frames
+    xs = [clip.truth(i)[0] for i in range(hidden[0] - 3, hidden[-1] + 3)]
+    assert np.allclose(np.diff(xs), 4.0, atol=1.0)  # the full box moves on behind the wall
+    frame = clip.frame(hidden[4])
+    wall = frame[:, 165:215].astype(float)
+    assert wall.std(axis=(0, 1)).max() < 40 and clip.box(hidden[0] - 1) is not None
+    # training clips: in the frame throughout, hidden for a spell in the middle
+    train = training_wall_clip(3)
+    assert all(train.truth(i) is not None for i in range(len(train)))
+    assert 3 <= len(train.hidden_frames()) <= 30

@@ -88,18 +88,20 @@ class RoloLSTM(nn.Module):
 
     def __init__(self, variant: str = "coords", feature_dim: int = 256, hidden: int = 128,
                  feature_embed: int = 64, heatmap_size: int = HEATMAP_SIZE, carry: str = "hold",
-                 feature_dropout: float = 0.0) -> None:
+                 feature_dropout: float = 0.0, innovation: bool = False) -> None:
         super().__init__()
         if carry not in CARRY_MODES:
             raise ValueError(f"unknown carry mode {carry!r}; use one of {CARRY_MODES}")
         self.variant, self.feature_dim, self.hidden = variant, feature_dim, hidden
         self.feature_embed, self.heatmap_size = feature_embed, heatmap_size
-        self.carry, self.feature_dropout = carry, feature_dropout
+        self.carry, self.feature_dropout, self.innovation = carry, feature_dropout, innovation
         # the coordinate LSTM also sees the motion of its previous outputs (the location history)
-        loc = location_dim(variant, heatmap_size) + (4 if variant == "coords" else 0)
+        # (and optionally the detection's offset from where that motion predicts the target)
+        loc = location_dim(variant, heatmap_size) + ((8 if innovation else 4) if variant == "coords" else 0)
         # the paper feeds 4096 raw features; a learned reduction keeps the LSTM small
-        # (training only) dropout on the visual features: with ~30 training clips the LSTM otherwise
-        # reads positions off the frame's look (measured: it trailed exact detections by 6-15 px)
+        # (training only) dropout on the visual features: with ~30 training clips the LSTM may read
+        # positions off the frame's look (an earlier run trailed exact detections by 6-15 px on a new
+        # clip, and by 0-4 px with its visual input zeroed)
         self.feature_drop = nn.Dropout(feature_dropout)
         self.embed = nn.Sequential(nn.Linear(feature_dim, feature_embed), nn.ReLU())
         self.cell = nn.LSTMCell(feature_embed + loc, hidden)
@@ -117,7 +119,7 @@ class RoloLSTM(nn.Module):
     def config(self) -> dict:
         return {"variant": self.variant, "feature_dim": self.feature_dim, "hidden": self.hidden,
                 "feature_embed": self.feature_embed, "heatmap_size": self.heatmap_size, "carry": self.carry,
-                "feature_dropout": self.feature_dropout}
+                "feature_dropout": self.feature_dropout, "innovation": self.innovation}
 
     def zero_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.zeros(batch, self.hidden, device=device)
@@ -147,12 +149,18 @@ class RoloLSTM(nn.Module):
         return torch.sigmoid(self.head(h) + self.skip_gain * (2.0 * heat_in - 1.0))
 
     def with_motion(self, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """Coordinates: append each step's motion of the previous output (0 at the window's start)."""
+        """Coordinates: append each step's motion of the previous output (0 at the window's start)
+        and, with ``innovation``, the detection's offset from ``previous + motion`` (0 without one):
+        an LSTM that hedges between the detection and the previous box trails a moving target,
+        one that hedges towards the predicted place does not."""
         if self.variant != "coords":
             return locations
         motion = torch.zeros_like(prev)
         motion[:, 1:] = (prev[:, 1:] - prev[:, :-1]) * OFFSET_SCALE
-        return torch.cat([locations, motion], -1)
+        parts = [locations, motion]
+        if self.innovation:
+            parts.append((locations[..., 2:6] - motion) * locations[..., 6:7])
+        return torch.cat(parts, -1)
 
     def forward(self, features: torch.Tensor, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         batch, steps = features.shape[:2]

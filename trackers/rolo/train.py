@@ -68,6 +68,8 @@ def parse_args(argv):
     p.add_argument("--carry", default="hold", choices=("hold", "velocity"),
                    help="coords: without a detection, anchor on the previous output (hold) or on it moved by "
                         "its last motion (velocity)")
+    p.add_argument("--innovation", action="store_true",
+                   help="coords: also input the detection's offset from the previous output + its motion")
     p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")
     p.add_argument("--segments-cache", default="",
                    help="file to keep the detector's LSTM training segments in (reused when it exists)")
@@ -132,7 +134,8 @@ def main(argv=None) -> int:
             if variant == "coords" and args.rollout_batch > 0 else None
         lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
                           log=log, extra_loss=extra, carry=args.carry, feature_dropout=args.feature_dropout,
-                          window_weight=args.window_weight if extra is not None else 1.0)
+                          window_weight=args.window_weight if extra is not None else 1.0,
+                          innovation=args.innovation)
         seconds = time.perf_counter() - t0
         core = RoloCore(detector, lstm, step=step)
         ious = {n: closed_loop(core, data[n]) for n in val}
