@@ -113,6 +113,10 @@ def render(rows: list[dict], command: str, load_before, load_after, first_use: t
         f"(graph written from the torch weights, session opened, one frame), {first_use[1] * 1000:.0f} ms with the "
         "graph cached. `backbones.build(..., engine=\"auto\")` (the default) uses ONNX Runtime for inference on CPU; "
         "`TRACKASSIST_TRUNK_ENGINE=torch` turns it off (trackers/backbones/onnx_engine.py).",
+        "",
+        "With 2 threads on a loaded machine the torch rows suffer most: its thread pool waits for a core the "
+        "other processes hold (oversubscription, /work/shared/MACHINE-NOTES.md); the ONNX Runtime session's "
+        "idle threads do not spin. Trackers default to 1 thread.",
     ]
     return "\n".join(lines) + "\n"
 
