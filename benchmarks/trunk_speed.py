@@ -1,7 +1,7 @@
 """Speed of the frozen EfficientNet-Lite0 trunk: torch (BN folded) vs the ONNX Runtime engine.
 
     python benchmarks/trunk_speed.py [--sizes 288x288 640x360 1280x720] [--threads 1 2] [--taps 16 32]
-                                     [--runs 10] [--markdown docs/BENCHMARKS.md]
+                                     [--runs 10] [--trackers fcot siamtfa ...] [--markdown docs/BENCHMARKS.md]
 
 For every input size, thread count and deepest tap, both engines run the same
 normalised random batch of one frame, alternately (one torch run, one ONNX run,
@@ -9,8 +9,11 @@ normalised random batch of one frame, alternately (one torch run, one ONNX run,
 median and the fastest of ``--runs`` runs after two warm-up runs, in ms per
 frame.  The ONNX engine's first-use cost (writing the graph into an empty cache
 and opening the session) is measured once.  The load average is printed before
-and after: on a shared machine, read the figures with it.  ``--markdown`` writes
-the table into the ``trunk-speed`` section of that file.
+and after: on a shared machine, read the figures with it.  ``--trackers`` adds
+whole trackers: each is created twice (trunk engine torch / ONNX, 1 thread, the
+trackers' default), both are initialised on a synthetic 640x360 clip and track
+it frame by frame alternately; ms per ``track()`` call.  ``--markdown`` writes
+the tables into the ``trunk-speed`` section of that file.
 """
 from __future__ import annotations
 
@@ -84,7 +87,37 @@ def measure(size: tuple[int, int], threads: int, tap: int, runs: int) -> dict[st
     return times
 
 
-def render(rows: list[dict], command: str, load_before, load_after, first_use: tuple[float, float]) -> str:
+def measure_tracker(name: str, frames: int) -> dict[str, list[float]]:
+    """ms per ``track()`` of one registered tracker with each trunk engine, interleaved frame by frame."""
+    import trackers
+    from trackers.data.synthetic import SyntheticClip
+
+    clip = SyntheticClip(width=640, height=360, num_frames=frames + 1, seed=3)
+    old = os.environ.get(onnx_engine.ENGINE_ENV)
+    made = {}
+    try:
+        for engine in ("torch", "onnx"):
+            os.environ[onnx_engine.ENGINE_ENV] = engine
+            made[engine] = trackers.create(name, device="cpu")
+    finally:
+        if old is None:
+            os.environ.pop(onnx_engine.ENGINE_ENV, None)
+        else:
+            os.environ[onnx_engine.ENGINE_ENV] = old
+    for tracker in made.values():
+        tracker.init(clip.frame(0), box=clip.box(0))
+    times: dict[str, list[float]] = {engine: [] for engine in made}
+    for i in range(1, frames + 1):
+        frame = clip.frame(i)
+        for engine, tracker in made.items():
+            start = time.perf_counter()
+            tracker.track(frame)
+            times[engine].append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def render(rows: list[dict], command: str, load_before, load_after, first_use: tuple[float, float],
+           tracker_rows: list[dict] = ()) -> str:
     import onnxruntime
 
     lines = [
@@ -107,6 +140,16 @@ def render(rows: list[dict], command: str, load_before, load_after, first_use: t
         lines.append(f"| {r['size'][0]}×{r['size'][1]} | {r['threads']} | {r['tap']} | "
                      f"{statistics.median(t):.1f} / {min(t):.1f} | {statistics.median(o):.1f} / {min(o):.1f} | "
                      f"{statistics.median(t) / statistics.median(o):.1f}× |")
+    if tracker_rows:
+        lines += ["", "Whole trackers on a synthetic 640×360 clip (1 thread, ms per `track()`, median / fastest; "
+                  "the rest of each tracker is unchanged torch/numpy):", "",
+                  "| tracker | frames | trunk on torch ms | trunk on ONNX Runtime ms | speed-up (medians) |",
+                  "|---|---|---|---|---|"]
+        for r in tracker_rows:
+            t, o = r["torch"], r["onnx"]
+            lines.append(f"| `{r['name']}` | {len(t)} | {statistics.median(t):.1f} / {min(t):.1f} | "
+                         f"{statistics.median(o):.1f} / {min(o):.1f} | "
+                         f"{statistics.median(t) / statistics.median(o):.1f}× |")
     lines += [
         "",
         f"First use of the ONNX engine (288×288, 1 thread): {first_use[0] * 1000:.0f} ms with an empty cache "
@@ -131,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--taps", nargs="+", type=int, default=[16, 32])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--trackers", nargs="*", default=[], help="registered trackers to time end to end")
+    parser.add_argument("--tracker-frames", type=int, default=20)
     parser.add_argument("--markdown", help=f"splice the table into this file's `{SECTION}` section")
     args = parser.parse_args(argv)
     command = "python benchmarks/trunk_speed.py " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -152,9 +197,16 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append({"size": size, "threads": threads, "tap": tap, **times})
                 print(f"{size[0]}x{size[1]} threads={threads} tap={tap}: torch {statistics.median(times['torch']):.1f} ms, "
                       f"onnx {statistics.median(times['onnx']):.1f} ms", flush=True)
+    tracker_rows = []
+    for name in args.trackers:
+        torch.set_num_threads(1)
+        times = measure_tracker(name, args.tracker_frames)
+        tracker_rows.append({"name": name, **times})
+        print(f"{name}: torch {statistics.median(times['torch']):.1f} ms, onnx {statistics.median(times['onnx']):.1f} ms",
+              flush=True)
     load_after = os.getloadavg()
     print(f"load average after: {_load(load_after)}", flush=True)
-    text = render(rows, command.strip(), load_before, load_after, first_use)
+    text = render(rows, command.strip(), load_before, load_after, first_use, tracker_rows)
     print(text)
     if args.markdown:
         merged = splice_marked_section(args.markdown, SECTION, text)

@@ -158,6 +158,15 @@ def test_changed_weights_rebuild_the_session(cache):
         ref = net(x)[8]
     assert not torch.allclose(before, after)
     _assert_same({8: after}, {8: ref})
+    net.runtime.disabled = False
+    conv = net._blocks[1]._expand_conv                     # a weight replaced, not modified
+    conv.weight = torch.nn.Parameter(conv.weight.detach() * 2.0, requires_grad=False)
+    with torch.no_grad():
+        replaced = net(x)[8]
+        net.runtime.disabled = True
+        ref = net(x)[8]
+    assert not torch.allclose(after, replaced)
+    _assert_same({8: replaced}, {8: ref})
 
 
 def test_failure_falls_back_to_torch_with_one_warning(cache, monkeypatch, caplog):

@@ -88,9 +88,32 @@ def _read_verified(path: str) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == expected else None
 
 
-def _weights_fingerprint(model: torch.nn.Module) -> tuple:
-    """Changes whenever a weight is replaced or modified in place (``Tensor._version``)."""
-    return tuple((id(t), t._version) for t in list(model.parameters()) + list(model.buffers()))
+class _Registrations:
+    """Counts parameter/buffer/submodule assignments on any torch module in the process.
+
+    Walking a trunk's ~100 parameters on every call costs ~0.5 ms; instead the
+    runner keeps the list and walks again only when this count moved (a weight
+    or layer was *replaced* somewhere).  Weights modified *in place*
+    (``load_state_dict``, an optimiser step) show in ``Tensor._version``.
+    """
+
+    count = 0
+
+    @classmethod
+    def bump(cls, *args) -> None:
+        cls.count += 1
+
+
+from torch.nn.modules import module as _torch_module  # noqa: E402
+
+_torch_module.register_module_parameter_registration_hook(_Registrations.bump)
+_torch_module.register_module_buffer_registration_hook(_Registrations.bump)
+_torch_module.register_module_module_registration_hook(_Registrations.bump)
+
+
+def _weights_fingerprint(tensors: list[torch.Tensor]) -> tuple:
+    """Changes whenever one of ``tensors`` is modified in place or its storage swapped (``.data = ...``)."""
+    return tuple((t.data_ptr(), t._version) for t in tensors)
 
 
 class OnnxTrunkRunner:
@@ -102,6 +125,8 @@ class OnnxTrunkRunner:
         self.exports = 0          # graphs written by this runner (0 when all came from the cache)
         self.graph_paths: dict[tuple[int, ...], str] = {}
         self._sessions: dict[tuple, tuple[tuple, object]] = {}
+        self._tensors: list[torch.Tensor] = []
+        self._tensors_at = -1      # _Registrations.count when _tensors was listed
         self._lock = threading.Lock()
 
     # sessions cannot be copied or pickled: a copied trunk builds its own
@@ -142,8 +167,11 @@ class OnnxTrunkRunner:
         """The session for the model's current taps, weights and torch thread count."""
         threads = max(1, torch.get_num_threads())
         key = (tuple(model.taps), threads)
-        fingerprint = _weights_fingerprint(model)
         with self._lock:
+            if self._tensors_at != _Registrations.count:
+                self._tensors = list(model.parameters()) + list(model.buffers())
+                self._tensors_at = _Registrations.count
+            fingerprint = _weights_fingerprint(self._tensors)
             cached = self._sessions.get(key)
             if cached is None or cached[0] != fingerprint:
                 self._sessions[key] = (fingerprint, self._new_session(self._graph(model), threads))
