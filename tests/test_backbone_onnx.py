@@ -203,3 +203,11 @@ def test_session_threads_follow_torch_and_copies_work(cache):
     assert twin.runtime is not net.runtime and not twin.runtime._sessions
     with torch.no_grad():
         assert torch.equal(twin(x)[8], net(x)[8])
+
+
+def test_without_onnxruntime_auto_is_torch_and_onnx_warns(cache, monkeypatch, caplog):
+    monkeypatch.setattr(onnx_engine, "onnxruntime_available", lambda: False)
+    assert backbones.build("lite0", taps=(8,)).runtime is None
+    with caplog.at_level(logging.WARNING):
+        assert backbones.build("lite0", taps=(8,), engine="onnx").runtime is None
+    assert "pip install onnxruntime" in caplog.text
