@@ -40,6 +40,7 @@ SUFFIX = ".taproxy"
 DEFAULT_MAX_HEIGHT = 720      # display resolution: a 1080p frame is shown in a window, not pixel for pixel
 DEFAULT_QUALITY = 85
 FORMAT_VERSION = 1
+IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)   # OpenCV >= 4.10 decodes JPEG to RGB
 
 
 class ProxyError(VideoError):
@@ -117,12 +118,14 @@ class ProxyFrames:
         if not 0 <= i < self.num_frames:
             raise ProxyError(f"{self.path}: frame {index} is outside 0..{self.num_frames - 1}")
         start, end = int(self._offsets[i]), int(self._offsets[i + 1])
-        bgr = cv2.imdecode(np.frombuffer(os.pread(self._fd, end - start, start), np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
+        # Decoded straight to RGB: a separate colour conversion would add about 10% to a preview.
+        frame = cv2.imdecode(np.frombuffer(os.pread(self._fd, end - start, start), np.uint8), IMREAD_RGB)
+        if frame is None:
             raise ProxyError(f"{self.path}: proxy frame {i} is not a readable JPEG")
-        if bgr.shape[:2] != (self.height, self.width):
-            bgr = cv2.resize(bgr, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if IMREAD_RGB == cv2.IMREAD_COLOR:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        if frame.shape[:2] != (self.height, self.width):
+            frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
         frame.flags.writeable = False
         return frame
 

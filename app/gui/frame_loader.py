@@ -41,6 +41,8 @@ READ_AHEAD = 25        # one second at 25 fps
 READ_BEHIND = 16
 # Reading through this many frames is quick enough that a preview would only flicker.
 PREVIEW_IF_MORE_THAN = 4
+# The decode thread waits at most this long for the fast thread's proxy preview before seeking.
+PREVIEW_HEAD_START_S = 0.05
 
 
 class FrameLoader(QObject):
@@ -75,6 +77,7 @@ class FrameLoader(QObject):
         self._emit_lock = threading.Lock()
         self._latest: int | None = None         # the newest request
         self._delivered: int | None = None      # its exact frame has been emitted
+        self._fast_done = threading.Event()     # the fast thread has handled the newest request
         self._threads = [threading.Thread(target=self._run_decode, name="frame-loader", daemon=True),
                          threading.Thread(target=self._run_fast, name="frame-loader-fast", daemon=True)]
         for thread in self._threads:
@@ -103,6 +106,7 @@ class FrameLoader(QObject):
         index = int(index)
         with self._emit_lock:
             self._latest, self._delivered = index, None
+            self._fast_done.clear()
         with self._cond:
             self._pending = self._fast_pending = index   # replaces stale requests, cancels running work
             self._cond.notify_all()
@@ -156,21 +160,29 @@ class FrameLoader(QObject):
     def _run_fast(self) -> None:
         video = self._video
         while (index := self._wait("_fast_pending")) is not None:
-            frame = video.peek(index) if hasattr(video, "peek") else None
-            if frame is not None:
-                self._emit_exact(index, frame)
-                continue
-            if not self._needs_preview(index):
-                continue
-            if self.proxy is not None:
-                try:
-                    self._emit_preview(index, index, self.proxy.read(index), "proxy")
-                    continue
-                except Exception as exc:  # fall back to the nearest decoded frame
-                    log.warning("proxy frame %d could not be read: %s", index, exc)
-            nearest = video.nearest_cached(index) if hasattr(video, "nearest_cached") else None
-            if nearest is not None:
-                self._emit_preview(index, nearest[0], nearest[1], "nearest")
+            try:
+                self._show_fast(index)
+            finally:
+                if index == self._latest:
+                    self._fast_done.set()
+
+    def _show_fast(self, index: int) -> None:
+        video = self._video
+        frame = video.peek(index) if hasattr(video, "peek") else None
+        if frame is not None:
+            self._emit_exact(index, frame)
+            return
+        if not self._needs_preview(index):
+            return
+        if self.proxy is not None:
+            try:
+                self._emit_preview(index, index, self.proxy.read(index), "proxy")
+                return
+            except Exception as exc:  # fall back to the nearest decoded frame
+                log.warning("proxy frame %d could not be read: %s", index, exc)
+        nearest = video.nearest_cached(index) if hasattr(video, "nearest_cached") else None
+        if nearest is not None:
+            self._emit_preview(index, nearest[0], nearest[1], "nearest")
 
     def _needs_preview(self, index: int) -> bool:
         distance = self._video.frames_to_reach(index) if hasattr(self._video, "frames_to_reach") else 0
@@ -187,6 +199,9 @@ class FrameLoader(QObject):
         video = self._video
         frame = video.peek(index) if hasattr(video, "peek") else None
         if frame is None:
+            if self.proxy is not None:
+                # Let the proxy preview decode first: on 2 cores a seek beside it doubles its latency.
+                self._fast_done.wait(PREVIEW_HEAD_START_S)
             try:
                 frame = video.read(index, cancel=self._superseded) if hasattr(video, "peek") else video.read(index)
             except ReadCancelled:
