@@ -20,10 +20,13 @@ A frame is emitted only while it is still the latest request, the exact frame
 at most once per request, and never a preview after its exact frame.
 
 Between requests the loader reads ahead: the next ``read_ahead`` frames
-(the decoder is positioned there, so they cost a decode each) and then the
-``read_behind`` frames before the current one (one seek), into the video's
-bounded cache, so arrow-key stepping and playback find their frames decoded.
-Read-ahead stops at the next request.
+(the decoder is positioned there, so they cost a decode each) and, once the
+person has stayed on the frame for ``READ_BEHIND_AFTER_S``, the
+``read_behind`` frames before it (one seek), into the video's bounded cache,
+so arrow-key stepping and playback find their frames decoded.  Read-ahead
+stops at the next request; the wait before reading behind keeps its seek
+(which OpenCV cannot interrupt) from competing with the next preview while
+a person jumps around quickly.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 
 READ_AHEAD = 25        # one second at 25 fps
 READ_BEHIND = 16
+READ_BEHIND_AFTER_S = 0.3
 # Reading through this many frames is quick enough that a preview would only flicker.
 PREVIEW_IF_MORE_THAN = 4
 # The decode thread waits at most this long for the fast thread's proxy preview before seeking.
@@ -191,8 +195,13 @@ class FrameLoader(QObject):
     # -- decode thread: exact frames, then read-ahead ----------------------------------
     def _run_decode(self) -> None:
         while (index := self._wait("_pending")) is not None:
-            if self._serve(index):
-                self._read_around(index)
+            if self._serve(index) and self._read_ahead(index) and self._still_here(READ_BEHIND_AFTER_S):
+                self._read_behind(index)
+
+    def _still_here(self, seconds: float) -> bool:
+        """Wait ``seconds`` for a new request; True if none came."""
+        with self._cond:
+            return not self._cond.wait_for(self._superseded, timeout=seconds)
 
     def _serve(self, index: int) -> bool:
         """Emit the exact frame ``index``; False if it failed or was superseded."""
@@ -215,21 +224,25 @@ class FrameLoader(QObject):
         self._emit_exact(index, frame)
         return True
 
-    def _read_around(self, index: int) -> None:
-        """Fill the cache after and then before ``index`` until the next request arrives."""
+    def _read_ahead(self, index: int) -> bool:
+        return self._fill(range(index + 1, min(len(self._video) - 1, index + self.read_ahead) + 1))
+
+    def _read_behind(self, index: int) -> bool:
+        # Oldest first, so one seek is followed by cheap sequential decodes.
+        return self._fill(range(max(0, index - self.read_behind), index))
+
+    def _fill(self, indices) -> bool:
+        """Decode ``indices`` into the cache until the next request; True if all were done."""
         video = self._video
         if not hasattr(video, "peek"):
-            return
-        last = len(video) - 1
-        wanted = list(range(index + 1, min(last, index + self.read_ahead) + 1))
-        # Behind: oldest first, so one seek is followed by cheap sequential decodes.
-        wanted += list(range(max(0, index - self.read_behind), index))
-        for j in wanted:
+            return False
+        for j in indices:
             if self._superseded():
-                return
+                return False
             if video.peek(j) is not None:
                 continue
             try:
                 video.read(j, cancel=self._superseded)
             except Exception:  # cancelled, or a bad frame: it is reported if someone asks for it
-                return
+                return False
+        return True
