@@ -5,6 +5,16 @@ fit with :meth:`fit`.  The left button belongs to the active tool (box, brush,
 eraser, polygon).  Frames are decoded off the GUI thread by a
 :class:`FrameLoader`; edits go through an :class:`Editor` into the store and
 are drawn on the frame that is on screen.
+
+While the exact frame is decoded (a seek in long-GOP video can take hundreds
+of ms) the loader's PREVIEW is shown: the same frame from the display proxy,
+or the nearest frame already decoded.  A preview is drawn at the original
+frame's geometry (so frame coordinates line up) and marked "preview: ..." in
+a corner until the exact frame replaces it.  It never becomes ``self.frame``
+or ``self.shown_index``: pixel tools (GrabCut, brush) only ever see exact
+frames, and edits wait for the exact frame.  Annotations are drawn only over
+pixels of their own frame: over a proxy preview (the requested frame, read
+only), not over a "nearest" preview (another frame's pixels).
 """
 from __future__ import annotations
 
@@ -13,8 +23,9 @@ import logging
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QApplication, QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import (QApplication, QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from .annotation_layer import AnnotationLayer
 from .frame_loader import FrameLoader
@@ -24,6 +35,41 @@ from .tools.grabcut import box_to_mask
 from .tools.mask_tools import BrushTool, PolygonTool
 
 log = logging.getLogger(__name__)
+
+PREVIEW_COLOUR = "#ffd040"
+
+
+class PreviewMarker:
+    """The "this is not the exact frame yet" marks: a label in the top-right corner and a dashed border."""
+
+    def __init__(self, viewbox: pg.ViewBox) -> None:
+        self.label = pg.TextItem("", color="#000000", fill=pg.mkBrush(QColor(PREVIEW_COLOUR)), anchor=(1, 0))
+        self.border = QGraphicsRectItem()
+        pen = QPen(QColor(PREVIEW_COLOUR))
+        pen.setCosmetic(True)
+        pen.setWidth(2)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self.border.setPen(pen)
+        for z, item in enumerate((self.border, self.label)):
+            item.setZValue(40 + z)
+            viewbox.addItem(item)
+        self.hide()
+
+    def show(self, text: str, width: int, height: int) -> None:
+        self.label.setText(text)
+        self.label.setPos(width, 0)
+        self.border.setRect(QRectF(0, 0, width, height))
+        self.label.show()
+        self.border.show()
+
+    def hide(self) -> None:
+        self.label.hide()
+        self.border.hide()
+
+    @property
+    def text(self) -> str:
+        """The marker's text, "" while the exact frame is on screen."""
+        return self.label.toPlainText() if self.label.isVisible() else ""
 
 
 class AnnotationViewBox(pg.ViewBox):
@@ -72,6 +118,8 @@ class FrameView(QWidget):
         self.loader: FrameLoader | None = None
         self.shown_index = -1
         self.frame: np.ndarray | None = None
+        # (requested, shown, kind) while a preview stands in for frame ``requested``; None when exact.
+        self.preview: tuple[int, int, str] | None = None
         self.brush_radius = 8
         self.space_down = False
         self.space_used = False
@@ -85,6 +133,7 @@ class FrameView(QWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image_item)
         self.layer = AnnotationLayer(self.vb)
+        self.preview_marker = PreviewMarker(self.vb)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
         self.tools = {t.name: t for t in (BoxTool(self), BrushTool(self), BrushTool(self, erase=True),
@@ -170,15 +219,22 @@ class FrameView(QWidget):
     def remove_item(self, item) -> None:
         self.vb.removeItem(item)
 
+    def _editable(self) -> bool:
+        """Edits go to ``shown_index``: refuse them while a preview shows other pixels."""
+        if self.preview is not None:
+            self.state.message.emit("a preview is on screen: edit when the exact frame has loaded")
+            return False
+        return self.frame is not None
+
     def commit_box(self, box, label: str = "draw box") -> bool:
-        if self.frame is None:
+        if not self._editable():
             return False
         track_id = self.editor.ensure_object()
         return track_id >= 0 and self.editor.set_box(track_id, self.shown_index, box, label)
 
     def working_mask(self) -> np.ndarray | None:
         """A copy of the current object's mask on the shown frame (zeros if none)."""
-        if self.frame is None:
+        if not self._editable():
             return None
         track_id = self.editor.ensure_object()
         if track_id < 0:
@@ -195,7 +251,7 @@ class FrameView(QWidget):
 
     def commit_mask(self, mask: np.ndarray, label: str) -> bool:
         track_id = self.state.current_object
-        ok = self.editor.set_mask(track_id, self.shown_index, mask, label)
+        ok = self._editable() and self.editor.set_mask(track_id, self.shown_index, mask, label)
         if not ok:
             self.preview_mask(None)
         return ok
@@ -203,17 +259,22 @@ class FrameView(QWidget):
     def box_to_mask(self) -> bool:
         """GrabCut inside the current object's box; the mask replaces the old one."""
         track_id = self.state.current_object
+        if not self._editable():
+            return False
         ann = self.state.annotation(track_id, self.shown_index) if track_id >= 0 else None
-        if self.frame is None or ann is None or ann.box is None:
+        if ann is None or ann.box is None:
             self.state.message.emit("box -> mask needs a box on this frame")
             return False
         mask = box_to_mask(self.frame, ann.box)
         return self.editor.set_mask(track_id, self.shown_index, mask, "box to mask")
 
     def select_object_at(self, x: float, y: float) -> None:
+        index = self._annotated_index()
+        if index is None:
+            return
         hits = []
         for obj in self._objects:
-            ann = self.state.store.get(obj.track_id, self.shown_index) if obj.visible else None
+            ann = self.state.store.get(obj.track_id, index) if obj.visible else None
             if ann is not None and ann.box is not None and not ann.absent:
                 bx, by, bw, bh = ann.box
                 if bx <= x <= bx + bw and by <= y <= by + bh:
@@ -227,7 +288,8 @@ class FrameView(QWidget):
             self.loader.close()
             self.loader = None
         self.tool.cancel()
-        self.frame, self.shown_index = None, -1
+        self.frame, self.shown_index, self.preview = None, -1, None
+        self.preview_marker.hide()
         self._objects = self.state.store.objects() if self.state.store is not None else []
         self.layer.clear()
         self.layer.show_map(None)
@@ -236,6 +298,7 @@ class FrameView(QWidget):
             return
         self.loader = FrameLoader(self.state.video, self)
         self.loader.frameReady.connect(self._on_frame_ready)
+        self.loader.previewReady.connect(self._on_preview_ready)
         self.loader.failed.connect(lambda _i, msg: self.state.message.emit(msg))
         try:
             self.show_frame_now(self.state.current_frame)
@@ -258,16 +321,45 @@ class FrameView(QWidget):
         first = self.frame is None
         if self.shown_index != index:
             self.tool.cancel()          # a half-drawn polygon belongs to the old frame
-        self.frame, self.shown_index = frame, index
+        self.frame, self.shown_index, self.preview = frame, index, None
+        self.preview_marker.hide()
         self.image_item.setImage(frame, autoLevels=False, levels=(0, 255))
+        self.image_item.resetTransform()     # undo a preview's scaling: one image pixel = one frame pixel
         if first:
             self.fit()
         self.redraw_now()
         self.frameShown.emit(index)
 
-    def fit(self) -> None:
+    def _on_preview_ready(self, requested: int, shown: int, frame, kind: str) -> None:
+        """Show a stand-in for frame ``requested`` until its exact frame arrives."""
+        video = self.state.video
+        if video is None or requested != self.state.current_frame:
+            return                      # stale: the person moved on
+        if self.preview is None and self.shown_index == requested:
+            return                      # its exact frame is already on screen
+        first = self.frame is None and self.preview is None
+        self.tool.cancel()              # a half-drawn stroke belongs to the pixels it was drawn on
+        self.preview = (requested, shown, kind)
+        width, height = video.width, video.height
+        self.image_item.setImage(frame, autoLevels=False, levels=(0, 255))
+        # A proxy may be smaller than the original: stretch it so frame coordinates line up.
+        self.image_item.setRect(QRectF(0, 0, width, height))
+        self.preview_marker.show("preview: proxy" if kind == "proxy" else f"preview: frame {shown}", width, height)
+        if first:
+            self.fit()
+        self.redraw_now()
+
+    def _frame_shape(self) -> tuple[int, int] | None:
+        """(height, width) of the video's frames, whether an exact frame or a preview is shown."""
         if self.frame is not None:
-            h, w = self.frame.shape[:2]
+            return self.frame.shape[:2]
+        video = self.state.video
+        return (video.height, video.width) if video is not None and self.preview is not None else None
+
+    def fit(self) -> None:
+        shape = self._frame_shape()
+        if shape is not None:
+            h, w = shape
             self.vb.setRange(QRectF(0, 0, w, h), padding=0.02)
 
     # -- annotations --------------------------------------------------------------
@@ -281,41 +373,51 @@ class FrameView(QWidget):
         self.schedule_redraw()
 
     def _on_annotations_changed(self, track_id: int, frames: list) -> None:
-        if self.shown_index in frames or not frames:
+        if self._annotated_index() in frames or not frames:
             self.schedule_redraw()
 
     def _on_maps_ready(self, track_id: int, frame: int) -> None:
-        if track_id == self.state.current_object and frame == self.shown_index:
+        if track_id == self.state.current_object and frame == self._annotated_index():
             self.update_map_overlay()
 
     def schedule_redraw(self) -> None:
         # Coalesced and deferred: never delete the box handles inside their own signal.
         self._redraw_timer.start(100 if self.layer.busy else 0)
 
+    def _annotated_index(self) -> int | None:
+        """The frame whose annotations belong over the pixels on screen (None: another frame's pixels)."""
+        if self.preview is not None:
+            requested, _shown, kind = self.preview
+            return requested if kind == "proxy" else None
+        return self.shown_index if self.frame is not None and self.shown_index >= 0 else None
+
     def redraw_now(self) -> None:
         store = self.state.store
-        if store is None or self.frame is None:
+        shape = self._frame_shape()
+        if store is None or shape is None:
             self.layer.clear()
             return
         if self.layer.busy:
             self.schedule_redraw()
             return
+        index = self._annotated_index()
         entries = []
-        for obj in self._objects:
-            ann = store.get(obj.track_id, self.shown_index) if obj.visible else None
+        for obj in self._objects if index is not None else ():
+            ann = store.get(obj.track_id, index) if obj.visible else None
             if ann is not None:
                 entries.append((obj, ann))
-        self.layer.draw(self.frame.shape[:2], entries, self.state.current_object,
-                        editable=self.tool.name == "box",
+        self.layer.draw(shape, entries, self.state.current_object,
+                        editable=self.tool.name == "box" and self.preview is None,
                         on_box_edited=lambda box: self.commit_box(box, "edit box"))
         self.update_map_overlay()
 
     def update_map_overlay(self) -> None:
         overlay = None
         tid = self.state.current_object
-        if self.map_check.isChecked() and self.controller is not None and tid >= 0 and self.shown_index >= 0:
+        index = self._annotated_index()
+        if self.map_check.isChecked() and self.controller is not None and tid >= 0 and index is not None:
             try:
-                overlay = self.controller.overlay(tid, self.shown_index)
+                overlay = self.controller.overlay(tid, index)
             except Exception:   # a map we cannot draw must not stop the frame from drawing
                 log.exception("map overlay failed")
         self.layer.show_map(overlay)
