@@ -515,8 +515,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-VIEW_NOTE = ("The frame view (app/gui/frame_view.py) does not display `previewReady` yet: until it does, the "
-             "window shows the frame at the exact-frame column's latency.")
+VIEW_NOTE = ("The frame view (app/gui/frame_view.py) displays `previewReady`: a preview is drawn at the original "
+             "frame's size and marked \"preview: proxy\" / \"preview: frame N\" until the exact frame replaces it "
+             "(`tests/gui/test_frame_view_preview.py`), so the window shows the requested frame at the "
+             "requested-frame column's latency (painting not timed).")
 NO_PROXY_1080P = ("Not measured in this run: the 1080p video with its proxy (`--proxy-1080p`); an interrupted build "
                   "made about 26 proxy frames a second under this load, so about an hour for the 60-minute file.")
 NOTES = (
