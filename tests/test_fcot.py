@@ -180,3 +180,21 @@ def test_training_episode_backpropagates_through_the_online_fit(solver):
     out["total"].backward()
     assert net.head18[0][0].weight.grad.abs().sum() > 0
     assert net.log_cls_lambda.grad is not None and net.log_cls_lambda.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("coarse,fine", [("head", "head"), ("trunk", "trunk")])
+def test_classifier_feature_choices_track_and_keep_map_shapes(clip, coarse, fine):
+    """Score Map-18/72 on the trained heads' features or on the frozen trunk's taps: both follow the
+    synthetic object and give maps of the documented shapes."""
+    t = trackers.create("fcot", device="cpu", augmentations=6, coarse_features=coarse, fine_features=fine)
+    t.init(clip.frame(0), box=clip.box(0))
+    results = [t.track(clip.frame(i)) for i in range(1, 12)]
+    ious = [iou_xywh(r.box, clip.box(i + 1)) for i, r in enumerate(results)]
+    assert np.mean(ious) > 0.5, [round(v, 2) for v in ious]
+    assert results[-1].maps["score_coarse"].data.shape == (18, 18)
+    assert results[-1].maps["score_fine"].data.shape == (72, 72)
+
+
+def test_unknown_classifier_features_are_refused():
+    with pytest.raises(TrackerError, match="coarse_features"):
+        trackers.create("fcot", device="cpu", coarse_features="vgg")

@@ -19,6 +19,10 @@ register("pixelwise-1stage", "trackers.pixelwise.tracker:PixelwiseTracker",
 register("fcot", "trackers.fcot.tracker:FCOTTracker",
          "FCOT: two-scale online classifiers + online anchor-free box regression (EfficientNet-Lite0)",
          needs_weights=True)
+register("fcot-heads", "trackers.fcot.tracker:FCOTTracker",
+         "FCOT ablation, the paper's recipe: Score Map-18 on the trained head (not the ImageNet trunk), "
+         "memory update every 25 frames, lambda 0.25", needs_weights=True, coarse_features="head",
+         update_interval=25, merge_lambda=0.25)
 register("gstp", "trackers.gstp.tracker:GSTPTracker",
          "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence", needs_weights=True)
 register("gstp-nomotion", "trackers.gstp.tracker:GSTPTracker",

@@ -101,9 +101,15 @@ class FCOTNet(nn.Module):
         return roi_align(x, rois, k, spatial_scale=1.0 / stride, sampling_ratio=2)
 
     def init_classifiers(self, feats: dict[str, torch.Tensor], boxes_xyxy: torch.Tensor):
-        """Initial f18, f72 from the (augmented) first-frame samples: mean over samples."""
-        p18 = self.init18(self._pool(feats["x18"], boxes_xyxy, 16, K18)).mean(0)
-        p72 = self.init72(self._pool(feats["x72"], boxes_xyxy, 4, K72)).mean(0)
+        """Initial f18, f72 from the (augmented) first-frame samples: mean over samples.
+
+        Features other than the trained heads' (the tracker's ``coarse_features="trunk"`` and
+        ``fine_features="trunk"`` options: the frozen trunk's taps) skip the trained 1x1 initializers.
+        """
+        p18 = self._pool(feats["x18"], boxes_xyxy, 16, K18)
+        p18 = (self.init18(p18) if p18.shape[1] == C18 else p18).mean(0)
+        p72 = self._pool(feats["x72"], boxes_xyxy, 4, K72)
+        p72 = (self.init72(p72) if p72.shape[1] == C72 else p72).mean(0)
         # f = p / |p|^2: the response to a sample equal to the pooled features is 1
         f18 = p18 / (p18.pow(2).sum() + 1e-6)
         f72 = p72 / (p72.pow(2).sum() + 1e-6)

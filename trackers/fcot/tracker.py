@@ -13,11 +13,14 @@ trained heads; default ``resources/weights/fcot/fcot_lite0.pth``), ``threads``
 (torch threads, default 1: the GUI and the decoder use the other core),
 ``search_size`` (288), ``context`` (4.0), ``lost_threshold`` (0.3, relative to the
 init frame's peak),
-``update_interval`` (25: every that many frames the best-scoring frame of the interval joins the memory,
-the paper's recipe; 1 = every frame scoring at least ``sample_threshold`` joins, DiMP's), ``refit_interval``
+``update_interval`` (10: every that many frames the best-scoring frame of the interval joins the memory;
+the paper uses 25, registered as the ``fcot-heads`` ablation; 1 = every frame scoring at least ``sample_threshold`` joins, DiMP's), ``refit_interval``
 (frames between refits of the online models, default = ``update_interval``), ``sample_threshold`` (default =
 ``lost_threshold``), ``memory_capacity`` (30 later samples), ``memory_decay`` (0: DiMP's learning rate, each
-later sample weighs ``1 - decay`` times the next), ``merge_lambda`` (0.25), ``init_iters`` (50),
+later sample weighs ``1 - decay`` times the next), ``merge_lambda`` (0.1; paper 0.25), ``init_iters`` (50),
+``coarse_features`` ("trunk": Score Map-18's online classifier works on the frozen ImageNet trunk's stride-16
+tap; "head": on the trained head, as in the paper — on held-out sequences the trained head generalised worse,
+see resources/weights/fcot/PROVENANCE.md), ``fine_features`` ("head"; or "trunk": the stride-4 tap),
 ``update_iters`` (5), ``augmentations`` (15), ``window_influence`` (0.3: weight of
 the cosine-window motion prior when picking the peak), ``solver`` ("cg": Gauss-Newton
 with conjugate-gradient steps for the online fits; "steepest": the training recipe's
@@ -90,16 +93,20 @@ def _warp_box(box: np.ndarray, m: np.ndarray) -> np.ndarray:
     return np.array([c[0] - w / 2, c[1] - h / 2, c[0] + w / 2, c[1] + h / 2], np.float32)
 
 
+TRUNK16_SCALE = 4.0
+TRUNK4_SCALE = 0.11   # the same energy match for the stride-4 tap (RMS ~11 over 24 channels vs ~1.5 over 16)
+
+
 class FCOTTracker(Tracker):
     name = "fcot"
 
     def __init__(self, device: str = "cpu", weights: str | None = None, threads: int | None = 1,
                  search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.3,
-                 update_interval: int = 25, merge_lambda: float = 0.25, init_iters: int = 50,
+                 update_interval: int = 10, merge_lambda: float = 0.1, init_iters: int = 50,
                  update_iters: int = 5, augmentations: int = 15, window_influence: float = 0.3, seed: int = 0,
                  solver: str = "cg", size_lr: float = 0.3, refit_interval: int | None = None,
                  sample_threshold: float | None = None, memory_capacity: int = 30, memory_decay: float = 0.0,
-                 **params: Any) -> None:
+                 coarse_features: str = "trunk", fine_features: str = "head", **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -108,6 +115,12 @@ class FCOTTracker(Tracker):
         self.search_size, self.context = int(search_size), float(context)
         self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
         self.augmentations, self.seed = int(augmentations), int(seed)
+        if coarse_features not in ("head", "trunk"):
+            raise TrackerError(f"coarse_features must be 'head' or 'trunk', got {coarse_features!r}")
+        if fine_features not in ("head", "trunk"):
+            raise TrackerError(f"fine_features must be 'head' or 'trunk', got {fine_features!r}")
+        self.coarse_from_trunk = coarse_features == "trunk"
+        self.fine_from_trunk = fine_features == "trunk"
         self.refit_interval = int(refit_interval or update_interval)
         self.sample_threshold = float(lost_threshold if sample_threshold is None else sample_threshold)
         self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda, solver,
@@ -121,7 +134,16 @@ class FCOTTracker(Tracker):
     @torch.no_grad()
     def _features(self, patches: list[np.ndarray]) -> dict[str, torch.Tensor]:
         x = backbones.normalize(np.stack(patches), device=self.device)
-        return self.net.features(self.trunk(x))
+        taps = self.trunk(x)
+        feats = self.net.features(taps)
+        if self.coarse_from_trunk:
+            # Score Map-18 on the frozen ImageNet features, scaled so a filter's input energy matches the
+            # head features' (RMS ~3.6 over 112 channels vs ~29 over 32) and the online fit's learned
+            # regularisation means about the same; a fixed scale keeps scores comparable between frames
+            feats["x18"] = taps[16] * TRUNK16_SCALE
+        if self.fine_from_trunk:
+            feats["x72"] = taps[4] * TRUNK4_SCALE
+        return feats
 
     def _crop(self, frame: np.ndarray, centre, size, widen: float = 1.0):
         side = self.context * math.sqrt(max(size[0], 1.0) * max(size[1], 1.0)) * widen
