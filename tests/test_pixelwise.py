@@ -16,7 +16,9 @@ from trackers.pixelwise.convlstm import ConvLSTM, ConvLSTMCell
 from trackers.pixelwise.core import paste_roi, weighted_centroid
 from trackers.pixelwise.global_model import (BURN_IN, GlobalModel, global_loss, render_anchor, roi_from_theta,
                                              theta_from_box)
-from trackers.pixelwise.local_model import FEAT_SIZE, HIDDEN, ROI_SIZE, LocalModel, local_loss, total_variation
+from trackers.pixelwise.core import PixelwiseCore
+from trackers.pixelwise.local_model import (FEAT_SIZE, HIDDEN, ROI_SIZE, LocalModel, local_loss, match_maps,
+                                            reference_cells, total_variation)
 from trackers.pixelwise.weights import DEFAULT_WEIGHTS, PixelwiseNet
 
 
@@ -46,16 +48,36 @@ def test_mcnn_initial_state_from_a_mask():
     mask = torch.zeros(2, 1, ROI_SIZE, ROI_SIZE)
     mask[:, :, 60:130, 50:140] = 1
     state = model.init_state(feats, mask)
-    assert len(state) == 2
-    for h, c in state:
+    assert len(state.lstm) == 2
+    for h, c in state.lstm:
         assert h.shape == c.shape == (2, HIDDEN, FEAT_SIZE, FEAT_SIZE)
         for s in (h, c):
             assert s.min() >= -1 and s.max() <= 1          # tanh output
     # the mask matters: another mask, another memory
     other = model.init_state(feats, torch.roll(mask, 40, dims=-1))
-    assert not torch.allclose(state[1][1], other[1][1])
+    assert not torch.allclose(state.lstm[1][1], other.lstm[1][1])
     logits, _ = model.step(feats, state)
     assert logits.shape == (2, 1, ROI_SIZE, ROI_SIZE)
+
+
+def test_match_maps_compare_each_cell_with_the_first_rois_object_and_background():
+    torch.manual_seed(0)
+    ref_feats = torch.randn(1, 112, 4, 4)
+    grid = torch.zeros(1, 1, 4, 4)
+    grid[..., 1:3, 1:3] = 1.0                      # object on the 4 centre cells
+    ref, fg = reference_cells(ref_feats, grid)
+    assert fg.sum() == 4 and fg[0, 5] and not fg[0, 0]
+    cur = torch.randn(1, 112, 4, 4)
+    cur[..., 0, 0] = ref_feats[..., 1, 1] * 3      # an object cell reappears (scaled: cosine ignores it)
+    cur[..., 3, 3] = ref_feats[..., 0, 3]          # a background cell reappears
+    m = match_maps(cur, ref, fg)
+    assert m.shape == (1, 4, 4, 4)
+    assert m[0, 0, 0, 0] == pytest.approx(1.0, abs=1e-5) and m[0, 1, 0, 0] < 0.5
+    assert m[0, 1, 3, 3] == pytest.approx(1.0, abs=1e-5) and m[0, 0, 3, 3] < 0.5
+    # a small object covering no cell by half still has object cells (its best-covered ones)
+    small = torch.zeros(1, 1, 4, 4)
+    small[..., 2, 2] = 0.3
+    assert reference_cells(ref_feats, small)[1].sum() == 1
 
 
 def test_local_loss_is_eq2():
@@ -136,6 +158,47 @@ def test_step4_replaces_one_roi_with_another_clip_and_zero_target():
         foreign = [t for t in range(3) if fs[b, t, 0, 0, 0] != own]
         assert len(foreign) == 1 and ts[b, foreign[0]].sum() == 0
         assert all(ts[b, t].all() for t in range(3) if t != foreign[0])
+
+
+class _FakeTrunk:
+    def __call__(self, x):
+        return {16: torch.zeros(len(x), 112, FEAT_SIZE, FEAT_SIZE)}
+
+
+def _core_with_local_output(logit: float, **guards):
+    """A core whose local model outputs a constant logit over the ROI (no weights needed)."""
+    torch.manual_seed(0)
+    net = PixelwiseNet().eval()
+    net.local.step = lambda feats, state: (torch.full((1, 1, ROI_SIZE, ROI_SIZE), logit), state)
+    return PixelwiseCore(net, _FakeTrunk(), "2stage", **guards)
+
+
+def test_collapse_guard_steers_with_the_last_trusted_map():
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[40:80, 60:100] = True
+    for collapse, kept in ((0.0, False), (0.3, True)):
+        core = _core_with_local_output(-30.0, collapse=collapse)     # the local model loses the object
+        core.start(frame, mask)
+        first_map = core.prev_map.clone()
+        out = core.step(frame)
+        assert not out.mask.any()                                   # the empty mask is still reported
+        assert torch.equal(core.prev_map, first_map) == kept        # ... but only steers without the guard
+    assert core.trusted_area == pytest.approx(mask.sum() * PixelwiseCore.COLLAPSE_DECAY)
+
+
+def test_min_roi_guard_bounds_the_roi_side_by_the_first_one():
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    mask = np.zeros((240, 320), bool)
+    mask[100:140, 140:180] = True
+    core = _core_with_local_output(-30.0, min_roi=0.9)
+    core.start(frame, mask)
+    core.theta_old[2] -= 3.0                   # as if the previous frames had shrunk the anchor 20-fold
+    core.net.global_.step = lambda m, a, s: (torch.tensor(core.theta_old)[None], s)
+    out = core.step(frame)
+    assert out.roi.out_size / out.roi.scale >= 0.9 * core.fixed_side - 1e-6
+    with pytest.raises(ValueError):
+        PixelwiseCore(core.net, _FakeTrunk(), "2stage", collapse=1.5)
 
 
 # -- the shipped weights ------------------------------------------------------------------------

@@ -57,14 +57,31 @@ class StepOutput:
 
 
 class PixelwiseCore:
-    """State of one track.  ``mode`` is ``"2stage"`` (Algorithm 1) or ``"1stage"`` (Eq. 5, fixed ROI size)."""
+    """State of one track.  ``mode`` is ``"2stage"`` (Algorithm 1) or ``"1stage"`` (Eq. 5, fixed ROI size).
+
+    Two guards against a closed-loop collapse, neither in the paper (measured in PROVENANCE.md):
+
+    * ``min_roi`` - the 2-stage ROI side never drops below this fraction of the first ROI's side, so
+      one under-segmented frame cannot shrink the ROI around a part of the object;
+    * ``collapse`` - a mask whose area falls below this fraction of the last trusted mask's area
+      (empty included) is still reported, but does not steer: the global model (or Eq. 5) is fed the
+      last trusted map again, so the ROI stays where the object was.  The trusted area decays by
+      ``COLLAPSE_DECAY`` per distrusted frame, so a genuinely shrinking object is accepted again.
+
+    0 switches either guard off (the paper's Algorithm 1).
+    """
+
+    COLLAPSE_DECAY = 0.9
 
     def __init__(self, net, trunk, mode: str = "2stage", beta: float = 0.8, threshold: float = 0.5,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", min_roi: float = 0.0, collapse: float = 0.0) -> None:
         if mode not in ("2stage", "1stage"):
             raise ValueError(f"mode must be '2stage' or '1stage', got {mode!r}")
+        if not (0.0 <= min_roi <= 1.0 and 0.0 <= collapse < 1.0):
+            raise ValueError(f"min_roi must be in [0, 1] and collapse in [0, 1), got {min_roi}, {collapse}")
         self.net, self.trunk, self.mode = net, trunk, mode
         self.beta, self.threshold, self.device = float(beta), float(threshold), device
+        self.min_roi, self.collapse = float(min_roi), float(collapse)
 
     @torch.no_grad()
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
@@ -88,6 +105,7 @@ class PixelwiseCore:
             _, self.global_state = self.net.global_.step(self.prev_map, self.aspect, self.global_state)
         self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, None, t
         self.init_roi, self.init_feats = t, feats
+        self.trusted_area = float(mask.sum())
 
     def _map(self, mask: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(map_of_mask(mask, MAP_SIZE))[None, None].to(self.device)
@@ -102,6 +120,7 @@ class PixelwiseCore:
             theta_used = self.beta * theta + (1 - self.beta) * self.theta_old      # Algorithm 1, line 5
             self.theta_old = theta_used
             centre, side = roi_from_theta(theta_used, W, H)
+            side = max(side, self.min_roi * self.fixed_side)
         else:
             c = weighted_centroid(self.prev_roi_prob, self.prev_roi) if self.prev_roi_prob is not None else None
             centre, side = (c if c is not None else self.prev_centre), self.fixed_side
@@ -111,8 +130,13 @@ class PixelwiseCore:
         roi_prob = torch.sigmoid(logits)[0, 0].cpu().numpy()
         prob = paste_roi(roi_prob, t, H, W)
         mask = prob > self.threshold
-        self.prev_map = self._map(mask)
-        self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, roi_prob, t
+        area = float(mask.sum())
+        if not self.collapse or (area > 0 and area >= self.collapse * self.trusted_area):
+            self.trusted_area = area
+            self.prev_map = self._map(mask)
+            self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, roi_prob, t
+        else:       # collapsed: report it, but steer with the last trusted map
+            self.trusted_area *= self.COLLAPSE_DECAY
         return StepOutput(t, roi_prob, prob, mask, theta, theta_used, feats)
 
     def attention_map(self, theta: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ score (mean probability inside the mask) and maps:
 
 Parameters: ``weights`` (default ``resources/weights/pixelwise/pixelwise_lite0.pth``),
 ``mode`` ("2stage" / "1stage"), ``beta`` (theta smoothing of Algorithm 1, 0.8),
-``threshold`` (0.5), ``threads`` (torch threads, 1: the GUI uses the other core).
+``threshold`` (0.5), ``threads`` (torch threads, 1: the GUI uses the other core), ``min_roi`` and
+``collapse`` (the collapse guards of :class:`trackers.pixelwise.core.PixelwiseCore`; 0 = off).
 """
 from __future__ import annotations
 
@@ -39,20 +40,25 @@ from .core import PixelwiseCore
 from .local_model import STRIDE
 from .weights import load_net
 
+# collapse guards (PixelwiseCore); values chosen on training sequences, see PROVENANCE.md
+MIN_ROI = 0.5
+COLLAPSE = 0.0
+
 
 class PixelwiseTracker(Tracker):
     name = "pixelwise"
     produces_masks = True
 
     def __init__(self, device: str = "cpu", weights: str | None = None, mode: str = "2stage", beta: float = 0.8,
-                 threshold: float = 0.5, threads: int | None = 1, **params: Any) -> None:
+                 threshold: float = 0.5, threads: int | None = 1, min_roi: float = MIN_ROI,
+                 collapse: float = COLLAPSE, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
         self.net = load_net(weights, device)
         self.trunk = backbones.build("lite0", taps=(STRIDE,)).to(device)
         try:
-            self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device)
+            self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse)
         except ValueError as exc:
             raise TrackerError(str(exc)) from exc
 

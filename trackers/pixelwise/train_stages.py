@@ -49,12 +49,13 @@ def _save(state: dict, out: str, report: dict) -> None:
 # -- local ------------------------------------------------------------------------------------------
 @torch.no_grad()
 def validate_local(model: LocalModel, seqs: list[dict], length: int, seed: int, count: int = 48) -> dict:
-    """Mean ROI IoU (prob > 0.5) over frames of held-out windows; ``fp_inserted``: fraction of an
-    inserted foreign ROI predicted as foreground (step 4's point: should stay near 0)."""
+    """Mean ROI IoU (prob > 0.5) over frames of held-out windows; ``area_ratio``: median predicted /
+    true foreground area (< 1: under-segmentation); ``fp_inserted``: fraction of an inserted foreign
+    ROI predicted as foreground (step 4's point: should stay near 0)."""
     model.eval()
     wins = [D.windows(s, length) for s in seqs]
     rng = np.random.default_rng(seed + 7)
-    ious, fps = [], []
+    ious, fps, areas = [], [], []
     for _ in range(count // 8):
         f0, m0, fs, ts = D.draw_local_batch(seqs, wins, 8, rng, replace=True)
         pred = torch.sigmoid(model(f0, m0, fs)) > 0.5
@@ -63,10 +64,31 @@ def validate_local(model: LocalModel, seqs: list[dict], length: int, seed: int, 
             for t in range(pred.shape[1]):
                 if gt[b, t].any():
                     ious.append(float((pred[b, t] & gt[b, t]).sum() / (pred[b, t] | gt[b, t]).sum()))
+                    areas.append(float(pred[b, t].sum() / gt[b, t].sum()))
                 else:
                     fps.append(float(pred[b, t].float().mean()))
     model.train()
-    return {"roi_iou": float(np.mean(ious)), "fp_inserted": float(np.mean(fps)) if fps else math.nan}
+    return {"roi_iou": float(np.mean(ious)), "area_ratio": float(np.median(areas)), "fp_inserted": float(np.mean(fps)) if fps else math.nan}
+
+
+def load_widened(model: torch.nn.Module, state: dict) -> list[str]:
+    """Load ``state`` into ``model``; a tensor that grew (e.g. F-CNN's input channels when the match
+    maps were added) gets the old values in its leading slice and zeros elsewhere.  Returns those names."""
+    own = model.state_dict()
+    widened = []
+    for k, v in state.items():
+        if k in own and own[k].shape != v.shape and own[k].dim() == v.dim():
+            w = torch.zeros_like(own[k])
+            w[tuple(slice(0, n) for n in v.shape)] = v
+            state[k] = w
+            widened.append(k)
+    model.load_state_dict(state)
+    return widened
+
+
+def local_lr(base: float, progress: float, final: float = 0.05) -> float:
+    """Cosine decay from ``base`` to ``final * base`` over the run (``progress`` 0..1)."""
+    return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def cmd_local(a) -> None:
@@ -79,16 +101,19 @@ def cmd_local(a) -> None:
          f"{sum(len(s['feats']) for s in seqs)} ROIs")
     model = LocalModel()
     if a.init:
-        model.load_state_dict(torch.load(a.init, weights_only=True))
-    before = validate_local(model, val, a.length, a.seed)
+        widened = load_widened(model, torch.load(a.init, weights_only=True))
+        _log(f"init from {a.init}" + (f" (widened: {widened})" if widened else ""))
+    before = validate_local(model, val, a.length, a.seed, a.val_count)
     _log(f"val before: {before}")
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    t0, it, hist = time.time(), 0, []
+    t0, it, hist, history = time.time(), 0, [], []
+    best = {"roi_iou": -1.0}
+    best_state, best_it = None, 0
     while it < a.iters and time.time() - t0 < a.minutes * 60:
         it += 1
-        lr = a.lr * (0.2 if it > 0.75 * a.iters or time.time() - t0 > 0.8 * a.minutes * 60 else 1.0)
+        progress = max(it / a.iters, (time.time() - t0) / (a.minutes * 60))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = local_lr(a.lr, progress)
         f0, m0, fs, ts = D.draw_local_batch(seqs, wins, a.batch, rng, replace=not a.no_replace)
         logits, coarse = model(f0, m0, fs, coarse=True)
         loss, parts = local_loss(logits, ts)
@@ -98,14 +123,27 @@ def cmd_local(a) -> None:
         opt.step()
         hist.append(parts["ce"])
         if it % 50 == 0:
-            _log(f"it {it} {time.time() - t0:.0f}s ce/frame {np.mean(hist[-50:]):.0f} tv {parts['tv']:.0f}")
-        if it % 300 == 0:
-            _log(f"val: {validate_local(model, val, a.length, a.seed)}")
-    after = validate_local(model, val, a.length, a.seed)
+            _log(f"it {it} {time.time() - t0:.0f}s lr {opt.param_groups[0]['lr']:.2e} "
+                 f"ce/frame {np.mean(hist[-50:]):.0f} tv {parts['tv']:.0f}")
+        if it % a.val_every == 0:
+            v = validate_local(model, val, a.length, a.seed, a.val_count)
+            history.append({"iteration": it, "ce_train": float(np.mean(hist[-a.val_every:])), **v})
+            _log(f"val: {v}")
+            if v["roi_iou"] > best["roi_iou"]:     # keep the best checkpoint (held-out ROI IoU)
+                best, best_it = v, it
+                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+    after = validate_local(model, val, a.length, a.seed, a.val_count)
     _log(f"val after {it} iterations: {after}")
+    if best_state is not None and best["roi_iou"] > after["roi_iou"]:
+        model.load_state_dict(best_state)
+        _log(f"keeping the best checkpoint, iteration {best_it}: {best}")
+    else:
+        best, best_it = after, it
     _save(model.state_dict(), a.out, {"stage": a.stage, "args": {k: v for k, v in vars(a).items() if k != "func"},
                                        "iterations": it, "seconds": round(time.time() - t0),
-                                       "val_before": before, "val_after": after, "clips": [s["name"] for s in seqs]})
+                                       "val_before": before, "val_after": after, "kept_iteration": best_it,
+                                       "val_kept": best, "val_history": history,
+                                       "clips": [s["name"] for s in seqs]})
 
 
 # -- global -----------------------------------------------------------------------------------------
@@ -329,13 +367,15 @@ def add_stage_commands(sub, common) -> None:
     p.add_argument("--stage", type=int, default=0)
     p.add_argument("--init", default=None)
     p.add_argument("--out", required=True)
-    p.add_argument("--iters", type=int, default=1500)
-    p.add_argument("--minutes", type=float, default=20)
+    p.add_argument("--iters", type=int, default=3000)
+    p.add_argument("--minutes", type=float, default=28)
     p.add_argument("--batch", type=int, default=6)
     p.add_argument("--length", type=int, default=8, help="frames after the initial ROI per window")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--no-replace", action="store_true", help="skip §3.3 step 4 (ablation)")
     p.add_argument("--coarse-weight", type=float, default=0.5, help="deep supervision on the ConvLSTM output")
+    p.add_argument("--val-every", type=int, default=150, help="held-out validation interval; the best is kept")
+    p.add_argument("--val-count", type=int, default=96, help="held-out windows per validation")
     p.set_defaults(func=cmd_local)
     p = sub.add_parser("global", parents=[common])
     p.add_argument("--stage", type=int, default=0)
