@@ -215,12 +215,16 @@ def load_or_prepare_segments(path: str, detector: TemplateDetector, data: dict[s
 
     The file is only valid for the same detector and cache; delete it when either changes."""
     if path and os.path.exists(path):
-        stored = torch.load(path, weights_only=False)
+        # plain tensors only (weights_only=True): no file the project reads is unpickled as code
+        stored = torch.load(path, weights_only=True)
         if sorted(stored) == sorted(data):
-            return [seg for n in sorted(stored) for seg in stored[n]]
+            return [Segment(s["vectors"], *(s[k].numpy() for k in ("gt", "det", "conf", "alt")))
+                    for n in sorted(stored) for s in stored[n]]
     segments = {n: prepare_segments(detector, data[n]) for n in sorted(data)}
     if path:
-        torch.save(segments, path)
+        torch.save({n: [{"vectors": s.vectors, **{k: torch.from_numpy(np.asarray(getattr(s, k)))
+                                                     for k in ("gt", "det", "conf", "alt")}}
+                        for s in segs] for n, segs in segments.items()}, path)
     return [seg for n in sorted(segments) for seg in segments[n]]
 
 
