@@ -7,7 +7,7 @@ chosen for CPU speed).  Widths are scaled down from Table 1 for the same reason:
 ============  =======  ===================================================
 module        paper    here
 ============  =======  ===================================================
-F-CNN x2      512      96, 64 (ReLU, tanh out)
+F-CNN x2      512      96, 32 (ReLU, tanh out), on the 4 match maps
 M-CNN x2      1024     128, 4x32 (ReLU, tanh out): h1, c1, h2, c2
 ConvLSTM x2   256      32
 deconv x4     128..1   32, 16, 8, 1 (5x5, stride 2, leaky ReLU; sigmoid out)
