@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("app.cli.convert_cmd", "export a project to COCO, GOT-10k or YouTube-VIS"),
     "import": ("app.cli.convert_cmd", "import COCO, GOT-10k or YouTube-VIS into a project"),
     "bench": ("app.cli.bench_cmd", "benchmark trackers on a GOT-10k-style folder"),
+    "proxy": ("app.cli.proxy_cmd", "build the display proxy VIDEO.taproxy for fast scrubbing of long videos"),
     "trackers": ("app.cli.trackers_cmd", "list the registered trackers"),
     "train": ("app.cli.train_cmd", "train a tracker's learned parts"),
 }
