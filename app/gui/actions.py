@@ -70,6 +70,8 @@ ACTIONS: list[ActionSpec] = [
     # View
     ActionSpec("fit", "&Fit frame", ("0", "Ctrl+0"), "fit"),
     ActionSpec("map_overlay", "Map &overlay", ("H",), "toggle_map", "the tracker's chosen map over the frame"),
+    ActionSpec("build_proxy", "Build display &proxy", (), "build_proxy", "write VIDEO.taproxy in the background: instant previews when scrubbing a long video"),
+    ActionSpec("cancel_proxy_build", "Cancel display proxy build", (), "cancel_proxy_build", "stop building the display proxy; no file is left"),
     # Help
     ActionSpec("shortcuts", "&Keyboard shortcuts", ("?", "F1"), "show_shortcuts"),
 ]
@@ -83,7 +85,7 @@ MENUS: list[tuple[str, list[str | None]]] = [
     ("T&rack", ["track_one", "track_one_back", "propagate", "propagate_back", "propagate_between", None, "cancel"]),
     ("&Navigate", ["prev_frame", "next_frame", "back_10", "forward_10", "first_frame", "last_frame", None,
                    "prev_keyframe", "next_keyframe", "next_low_score", None, "play"]),
-    ("&View", ["fit", "map_overlay", "@docks"]),
+    ("&View", ["fit", "map_overlay", None, "build_proxy", "cancel_proxy_build", "@docks"]),
     ("&Help", ["shortcuts"]),
 ]
 

@@ -72,6 +72,7 @@ class FrameLoader(QObject):
         # propagation worker that reads the same file sequentially.
         self._video = video.clone() if hasattr(video, "clone") else video
         self.proxy = self._find_proxy() if proxy == "auto" else proxy
+        self._retired_proxies: list = []        # replaced by use_proxy(), closed with the loader
         self.read_ahead, self.read_behind = self._window(read_ahead, read_behind)
         self._cond = threading.Condition()
         self._pending: int | None = None        # for the decode thread
@@ -95,6 +96,19 @@ class FrameLoader(QObject):
         except Exception:  # a broken proxy costs speed, never the video
             log.exception("looking for a display proxy failed")
             return None
+
+    def use_proxy(self, proxy="auto") -> bool:
+        """Look for the proxy again (``"auto"``, e.g. after one was built) or use ``proxy``; True if one is used.
+
+        The threads read ``self.proxy`` once per frame, so swapping the
+        reference is enough; a replaced proxy is closed only with the loader,
+        since a preview may still be reading from it.
+        """
+        new = self._find_proxy() if proxy == "auto" else proxy
+        old, self.proxy = self.proxy, new
+        if old is not None and old is not new:
+            self._retired_proxies.append(old)
+        return new is not None
 
     def _window(self, ahead: int, behind: int) -> tuple[int, int]:
         """Read-ahead never fills more than half the video's cache (the rest keeps recent frames)."""
@@ -128,8 +142,9 @@ class FrameLoader(QObject):
             thread.join(timeout=5)
         try:
             self._video.close()
-            if self.proxy is not None:
-                self.proxy.close()
+            for proxy in [self.proxy, *self._retired_proxies]:
+                if proxy is not None:
+                    proxy.close()
         except Exception:  # closing a broken decoder must not take the window down
             log.exception("closing the frame loader's video failed")
 
@@ -178,9 +193,10 @@ class FrameLoader(QObject):
             return
         if not self._needs_preview(index):
             return
-        if self.proxy is not None:
+        proxy = self.proxy          # read once: use_proxy() may swap it meanwhile
+        if proxy is not None:
             try:
-                self._emit_preview(index, index, self.proxy.read(index), "proxy")
+                self._emit_preview(index, index, proxy.read(index), "proxy")
                 return
             except Exception as exc:  # fall back to the nearest decoded frame
                 log.warning("proxy frame %d could not be read: %s", index, exc)

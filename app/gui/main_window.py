@@ -25,6 +25,7 @@ from .dialogs.shortcuts_dialog import ShortcutsDialog
 from .frame_view import FrameView
 from .objects_panel import ObjectsPanel
 from .playback import Player, SimpleScrubber
+from .proxy_builder import ProxyBuilder
 from .state import AppState
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
+        self.proxy_builder = ProxyBuilder(self)
 
         self._meta_timer = QTimer(self, singleShot=True, interval=800)
         self._meta_timer.timeout.connect(self.save_view_meta)
@@ -194,6 +196,7 @@ class MainWindow(QMainWindow):
 
     def close_project(self) -> None:
         self.player.pause()
+        self.proxy_builder.shutdown()
         if self.controller is not None:
             self.controller.shutdown()
         self.save_view_meta()
@@ -464,6 +467,12 @@ class MainWindow(QMainWindow):
 
     def toggle_map(self) -> None:
         self.frame_view.toggle_map()
+
+    def build_proxy(self) -> None:
+        self.proxy_builder.start()
+
+    def cancel_proxy_build(self) -> None:
+        self.proxy_builder.cancel()
 
     def show_shortcuts(self) -> None:
         dialog = ShortcutsDialog(self.actions_by_name, self)
