@@ -5,6 +5,7 @@ import signal
 import pytest
 
 from app.cli import proxy_cmd
+from app.core import proxy_progress
 from app.cli.main import main
 from app.core.proxy import ProxyFrames, find_proxy, proxy_path_for
 from app.core.video import open_video
@@ -24,7 +25,7 @@ def _quality(path):
 
 
 def test_builds_a_proxy_the_loader_finds_with_progress_on_stderr(mp4, capsys, monkeypatch):
-    monkeypatch.setattr(proxy_cmd, "REPORT_INTERVAL_S", 0.0)
+    monkeypatch.setattr(proxy_progress, "REPORT_INTERVAL_S", 0.0)
     assert main(["proxy", mp4, "--max-height", "120", "--quality", "70"]) == 0
     err = capsys.readouterr().err
     assert f"{FRAMES}/{FRAMES} frames (100%)" in err and "frames/s" in err and "ETA" in err

@@ -8,20 +8,19 @@ Progress (frames/s, ETA) goes to stderr.  Ctrl-C stops the build and leaves no
 partial file (``build_proxy`` writes a temporary file and renames it only when
 complete).  A proxy that is already there and fresh (built from the video as
 it is now) is kept unless ``--force``; a stale or damaged one is rebuilt.
-The GUI's "Build display proxy" action uses :func:`build_with_progress` too.
+The GUI's "Build display proxy" action uses the same :mod:`app.core.proxy_progress`.
 """
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
 import time
 
-from app.core.proxy import DEFAULT_MAX_HEIGHT, DEFAULT_QUALITY, ProxyError, build_proxy, find_proxy, proxy_path_for
+from app.core.proxy import DEFAULT_MAX_HEIGHT, DEFAULT_QUALITY, ProxyError, find_proxy, proxy_path_for
+from app.core.proxy_progress import build_with_progress, format_progress
 from app.core.video import open_video
 
-REPORT_INTERVAL_S = 0.5
 
 
 def _int_in(lo: int, hi: int, what: str):
@@ -45,50 +44,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quality", type=_int_in(1, 100, "--quality"), default=DEFAULT_QUALITY, metavar="Q",
                         help=f"JPEG quality 1-100 (default {DEFAULT_QUALITY})")
     parser.add_argument("--force", action="store_true", help="rebuild even if a fresh proxy is already there")
-
-
-class _ReadCounter:
-    """The video, counting frame reads: ``build_proxy`` reports progress only every 500 frames,
-    too seldom for a rate and an ETA; it reads each frame exactly once, in order."""
-
-    def __init__(self, video, on_read) -> None:
-        self._video, self._on_read = video, on_read
-
-    def __len__(self) -> int:
-        return len(self._video)
-
-    def __getattr__(self, name):
-        return getattr(self._video, name)
-
-    def read(self, index, *args, **kwargs):
-        frame = self._video.read(index, *args, **kwargs)
-        self._on_read(int(index) + 1)
-        return frame
-
-
-def build_with_progress(video, max_height: int = DEFAULT_MAX_HEIGHT, quality: int = DEFAULT_QUALITY,
-                        report=None, cancel=None, interval_s: float = REPORT_INTERVAL_S) -> str | None:
-    """``build_proxy`` with ``report(done, total, fps, eta_s)`` at most every ``interval_s`` and once at the end.
-
-    Returns the proxy's path, or None if ``cancel()`` became true (no file is left).
-    """
-    total = len(video)
-    t0 = time.perf_counter()
-    last = [t0]       # the first report after one interval: a rate over one frame means little
-
-    def on_read(done: int) -> None:
-        now = time.perf_counter()
-        if report is not None and (now - last[0] >= interval_s or done == total):
-            last[0] = now
-            fps = done / (now - t0) if now > t0 else 0.0
-            report(done, total, fps, (total - done) / fps if fps > 0 else math.nan)
-
-    return build_proxy(_ReadCounter(video, on_read), max_height=max_height, quality=quality, cancel=cancel)
-
-
-def format_progress(done: int, total: int, fps: float, eta: float) -> str:
-    eta_text = "?" if math.isnan(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
-    return f"{done}/{total} frames ({100 * done / max(1, total):.0f}%), {fps:.0f} frames/s, ETA {eta_text}"
 
 
 def run(args) -> int:

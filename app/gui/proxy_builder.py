@@ -19,7 +19,7 @@ import threading
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from app.cli.proxy_cmd import build_with_progress, format_progress
+from app.core.proxy_progress import build_with_progress, format_progress
 from app.core.proxy import find_proxy, proxy_path_for
 
 from .worker import describe_error
