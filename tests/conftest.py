@@ -18,3 +18,13 @@ def _trackassist_cache_dir(tmp_path_factory):
         os.environ.pop("TRACKASSIST_CACHE_DIR", None)
     else:
         os.environ["TRACKASSIST_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def store():
+    """An in-memory project store (a test file that needs a file-backed one defines its own ``store``)."""
+    from app.core.store import ProjectStore
+
+    s = ProjectStore.open(":memory:")
+    yield s
+    s.close()

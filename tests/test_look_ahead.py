@@ -17,7 +17,6 @@ import trackers
 import trackers.eval.dataset as dataset_module
 from app.core.model import FrameAnnotation
 from app.core.propagation import PropagationRequest, propagate
-from app.core.store import ProjectStore
 from trackers.base import Tracker, TrackResult
 from trackers.data.synthetic import SyntheticClip
 from trackers.eval import run_benchmark
@@ -158,13 +157,6 @@ class MemoryVideo:
 def clip_frames():
     clip = SyntheticClip(width=96, height=72, num_frames=10, seed=4, target_size=(20, 16), speed=4.0)
     return [clip.frame(i) for i in range(len(clip))]
-
-
-@pytest.fixture
-def store():
-    s = ProjectStore.open(":memory:")
-    yield s
-    s.close()
 
 
 def human(box):

@@ -7,7 +7,6 @@ import pytest
 from app.core.model import FrameAnnotation, encode_mask
 from app.core.propagation import (CancelToken, PropagationError, PropagationRequest, interpolate_range, propagate,
                                   propagate_between)
-from app.core.store import ProjectStore
 from app.core.video import open_video
 from trackers.base import Tracker, TrackResult
 from trackers.data.synthetic import SyntheticClip
@@ -27,13 +26,6 @@ def video(clip, tmp_path_factory):
     v = open_video(path)
     yield v
     v.close()
-
-
-@pytest.fixture
-def store():
-    s = ProjectStore.open(":memory:")
-    yield s
-    s.close()
 
 
 def human(box):
