@@ -280,7 +280,7 @@ def measure(path: str, backend: str, proxy: bool, propagate_frames: int, project
     out = {"path": path, "backend": backend, "open_s": round(time.perf_counter() - t0, 3), "frames": len(video),
            "size": f"{video.width}x{video.height}", "proxy": loader.proxy is not None}
     if proxy and loader.proxy is None:
-        raise SystemExit(f"{path}: no valid proxy beside it (python -m app.core.proxy {path})")
+        raise SystemExit(f"{path}: no valid proxy beside it (trackassist proxy {path})")
     probe = LoaderProbe(loader)
     probe.show(0)
     n = len(video)
@@ -530,7 +530,7 @@ NOTES = (
     "only after 0.3 s on it (READ_BEHIND_AFTER_S), so not between these jumps. The folder's names are hard links "
     "to {distinct} distinct JPEG files, so the page cache holds them: its reads measure JPEG decoding, not a cold "
     "disk. H.264 files are written by PyAV's libx264 (`ultrafast`, a keyframe exactly every 250 frames, no "
-    "scene-cut keyframes); the proxy by `python -m app.core.proxy` (JPEG q85, at most 720 lines). "
+    "scene-cut keyframes); the proxy by `trackassist proxy` (JPEG q85, at most 720 lines). "
     "Time to make each source, single-threaded under the same load (recorded when it was made; older files "
     "have no record): {generated}.")
 

@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from app.core.proxy import ProxyError, ProxyFrames, build_proxy, find_proxy, main, proxy_path_for
+from app.cli.main import main
+from app.core.proxy import ProxyError, ProxyFrames, build_proxy, find_proxy, proxy_path_for
 from app.core.video import open_video
 from trackers.data.synthetic import SyntheticClip
 
@@ -65,8 +66,8 @@ def test_a_cancelled_build_leaves_no_file(mp4):
 
 
 def test_command_line_builds_the_proxy_the_loader_finds(mp4, tmp_path, capsys):
-    assert main([mp4, "--quality", "80"]) == 0
+    assert main(["proxy", mp4, "--quality", "80"]) == 0
     with open_video(mp4) as video, find_proxy(video) as proxy:
         assert proxy.meta["jpeg_quality"] == 80
-    assert main([str(tmp_path / "missing.mp4")]) == 2
+    assert main(["proxy", str(tmp_path / "missing.mp4")]) == 2
     assert "missing.mp4" in capsys.readouterr().err

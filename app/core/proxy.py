@@ -6,7 +6,7 @@ for this reason.  The proxy is for DISPLAY only: trackers and exports keep
 reading the original frames (the frame loader shows the proxy frame at once and
 the exact frame when it is decoded).
 
-Build one with ``python -m app.core.proxy VIDEO`` (writes ``VIDEO.taproxy``
+Build one with ``trackassist proxy VIDEO`` (writes ``VIDEO.taproxy``
 beside it).  Building reads the video sequentially, one frame at a time, and
 never holds more than one frame; the file appears complete or not at all
 (temporary file, then rename).
@@ -23,12 +23,9 @@ size differs from the video's is stale and is not used.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import struct
-import sys
-import time
 
 import cv2
 import numpy as np
@@ -201,31 +198,3 @@ def build_proxy(video, out: str | None = None, max_height: int = DEFAULT_MAX_HEI
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .video import BACKENDS, open_video
-
-    parser = argparse.ArgumentParser(prog="python -m app.core.proxy",
-                                     description="Build the all-intra display proxy (VIDEO.taproxy) used for scrubbing.")
-    parser.add_argument("video")
-    parser.add_argument("--out", default=None, help="proxy file (default: VIDEO.taproxy, where the GUI looks)")
-    parser.add_argument("--max-height", type=int, default=DEFAULT_MAX_HEIGHT)
-    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help="JPEG quality 1-100")
-    parser.add_argument("--backend", choices=BACKENDS, default="opencv")
-    args = parser.parse_args(argv)
-    t0 = time.perf_counter()
-    try:
-        with open_video(args.video, cache_mb=16, backend=args.backend) as video:
-            path = build_proxy(video, args.out, args.max_height, args.quality,
-                               progress=lambda d, n: print(f"\r{d}/{n} frames", end="", file=sys.stderr, flush=True))
-    except VideoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    size_mb = os.path.getsize(path) / 2 ** 20
-    print(f"\n{path}: {size_mb:.0f} MB in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
