@@ -32,6 +32,23 @@ def test_grabcut_box_segments_the_blob_inside_its_box():
     assert _iou(mask, gt) > 0.7 and _iou(mask, gt) > _iou(box_mask, gt) + 0.1
 
 
+def test_grabcut_box_on_a_large_box_works_on_a_shrunk_crop_and_keeps_the_full_size_mask():
+    # an ellipse of 360x300 px on a textured background: the crop is shrunk to 100 px
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 90, (420, 520, 3), dtype=np.uint8)
+    gt = np.zeros(frame.shape[:2], np.uint8)
+    import cv2
+    cv2.ellipse(gt, (260, 210), (180, 150), 0, 0, 360, 1, -1)
+    frame[gt > 0] = (200, 60, 40)
+    gt = gt > 0
+    box = (70, 50, 380, 320)
+    small = grabcut_box(frame, box, max_side=100)
+    assert small.shape == gt.shape
+    ys, xs = np.nonzero(small)
+    assert xs.min() >= 70 and xs.max() < 450 and ys.min() >= 50 and ys.max() < 370
+    assert _iou(small, gt) > 0.9
+
+
 def test_grabcut_box_on_a_flat_region_falls_back_to_the_box():
     frame = np.full((60, 80, 3), 128, np.uint8)
     mask = grabcut_box(frame, (10, 10, 20, 15))
