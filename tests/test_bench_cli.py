@@ -184,3 +184,35 @@ def test_fork_isolation_is_refused_once_other_threads_run():
     finally:
         stop.set()
         worker.join()
+
+
+def test_a_tracker_trained_on_some_sequences_is_scored_again_on_the_others(dataset, tmp_path):
+    # a "learned" tracker whose weights saw the walk clip: its unseen figures must be exactly its
+    # figures on the exit clip alone, beside the reference's on the exit clip alone
+    from trackers.registry import register, unregister
+    from trackers.eval.summary import evaluate_tracker
+    from trackers.eval.dataset import load_sequence
+
+    listing = tmp_path / "train_sequences.txt"
+    listing.write_text("# trained on\nwalk\n")
+    register("test-learned-kcf", "trackers.baselines.opencv:OpenCVTracker", kind="kcf", uses_torch=False,
+             trained_on=str(listing))
+    try:
+        out = str(tmp_path / "out")
+        assert main(["bench", dataset, "--tracker", "test-learned-kcf", "--tracker", "mil", "--reference", "mil",
+                     "--out", out, "--markdown", str(tmp_path / "b.md")]) == 0
+        summary = json.load(open(os.path.join(out, "summary.json")))
+        unseen = summary["trackers"]["test-learned-kcf"]["unseen"]
+        assert unseen["sequences"] == ["exit"] and unseen["trained_on"] == 1 and unseen["frames"] == FRAMES
+        exit_seq = [load_sequence(dataset, "exit")]
+        alone = evaluate_tracker(out, "test-learned-kcf", exit_seq)
+        ref_alone = evaluate_tracker(out, "mil", exit_seq)
+        assert unseen["ao"] == pytest.approx(alone["got10k"]["ao"])
+        assert unseen["reference_ao"] == pytest.approx(ref_alone["got10k"]["ao"])
+        assert unseen["per100"]["0.7"] == pytest.approx(alone["effort"]["0.7"]["per100"])
+        assert "unseen" not in summary["trackers"]["mil"]          # learned nothing: no such row
+        md = (tmp_path / "b.md").read_text()
+        assert "## On sequences each tracker was not trained on" in md
+        assert "| test-learned-kcf | 1 | 1 | 12 |" in md
+    finally:
+        unregister("test-learned-kcf")

@@ -12,38 +12,44 @@ register("csrt-grabcut", "trackers.baselines.grabcut:CSRTGrabCutTracker",
          "CSRT box + GrabCut inside the box every frame (mask baseline)", produces_masks=True, uses_torch=False)
 register("pixelwise", "trackers.pixelwise.tracker:PixelwiseTracker",
          "pixel-wise ConvLSTM tracker, 2-stage: global attention ROI + local segmentation (masks)",
-         produces_masks=True, needs_weights=True)
+         produces_masks=True, needs_weights=True, trained_on="pixelwise/train_sequences.txt")
 register("pixelwise-1stage", "trackers.pixelwise.tracker:PixelwiseTracker",
          "pixel-wise ConvLSTM tracker, 1-stage: ROI at the previous mask's weighted centroid (masks)",
-         produces_masks=True, needs_weights=True, mode="1stage")
+         produces_masks=True, needs_weights=True, mode="1stage", trained_on="pixelwise/train_sequences.txt")
 register("fcot", "trackers.fcot.tracker:FCOTTracker",
          "FCOT: two-scale online classifiers + online anchor-free box regression (EfficientNet-Lite0)",
-         needs_weights=True)
+         needs_weights=True, trained_on="fcot/train_sequences.txt")
 register("fcot-heads", "trackers.fcot.tracker:FCOTTracker",
          "FCOT ablation, the paper's recipe: Score Map-18 on the trained head (not the ImageNet trunk), "
          "memory update every 25 frames, lambda 0.25", needs_weights=True, coarse_features="head",
-         update_interval=25, merge_lambda=0.25)
+         update_interval=25, merge_lambda=0.25, trained_on="fcot/train_sequences.txt")
 register("gstp", "trackers.gstp.tracker:GSTPTracker",
-         "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence", needs_weights=True)
+         "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence",
+         needs_weights=True, trained_on="gstp/train_sequences.txt")
 register("gstp-nomotion", "trackers.gstp.tracker:GSTPTracker",
-         "GSTP ablation: whole-frame SiamRCNN without the motion model", needs_weights=True, motion=False)
+         "GSTP ablation: whole-frame SiamRCNN without the motion model", needs_weights=True, motion=False,
+         trained_on="gstp/train_sequences.txt")
 register("rolo", "trackers.rolo.tracker:RoloTracker",
-         "ROLO: template detector (Lite0) + LSTM regressing the box coordinates", needs_weights=True, variant="coords")
+         "ROLO: template detector (Lite0) + LSTM regressing the box coordinates", needs_weights=True, variant="coords",
+         trained_on="rolo/train_sequences.txt")
 register("rolo-heatmap", "trackers.rolo.tracker:RoloTracker",
-         "ROLO heatmap variant: the LSTM predicts a 32x32 heatmap of the frame", needs_weights=True, variant="heatmap")
+         "ROLO heatmap variant: the LSTM predicts a 32x32 heatmap of the frame", needs_weights=True, variant="heatmap",
+         trained_on="rolo/train_sequences.txt")
 register("detector-kalman", "trackers.rolo.kalman:DetectorKalmanTracker",
          "ROLO's detector + constant-velocity Kalman filter, IoU-gated (the paper's YOLO+SORT baseline)",
-         needs_weights=True)
+         needs_weights=True, trained_on="rolo/train_sequences.txt")
 register("siamtfa", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA: two-stage Siamese tracker (Lite0 FPN, adversarial dropout), bidirectional temporal shift "
-         "(reads the next frame; offline propagation)", needs_weights=True, look_ahead=True, weights="siamtfa.pth")
+         "(reads the next frame; offline propagation)", needs_weights=True, look_ahead=True, weights="siamtfa.pth",
+         trained_on="siamtfa/train_sequences.txt")
 register("siamtfa-causal", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA with the causal temporal shift (past frame only; live use)", needs_weights=True,
-         weights="siamtfa_causal.pth")
+         weights="siamtfa_causal.pth", trained_on="siamtfa/train_sequences.txt")
 register("siamtfa-base", "trackers.siamtfa.tracker:SiamTFATracker",
-         "SiamTFA ablation: no temporal shift, no adversarial dropout", needs_weights=True, weights="siamtfa_base.pth")
+         "SiamTFA ablation: no temporal shift, no adversarial dropout", needs_weights=True, weights="siamtfa_base.pth",
+         trained_on="siamtfa/train_sequences.txt")
 register("siamtfa-tam", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA ablation: bidirectional temporal shift, no adversarial dropout", needs_weights=True,
-         look_ahead=True, weights="siamtfa_tam.pth")
+         look_ahead=True, weights="siamtfa_tam.pth", trained_on="siamtfa/train_sequences.txt")
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]

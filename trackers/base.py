@@ -107,6 +107,9 @@ class TrackerInfo:
     # direction of travel (None at the end of the video); offline trackers such as SiamTFA's
     # bidirectional temporal shift use it.  Others never get it, so they cannot cheat.
     look_ahead: bool = False
+    # file (relative to resources/weights/) naming the dev sequences this tracker's weights were
+    # trained on: the bench scores it separately on the others, the only fair comparison
+    trained_on: str | None = None
 
 
 class Tracker(abc.ABC):

@@ -8,6 +8,7 @@ else in the code base names trackers (no ``elif`` chains).
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from .base import Tracker, TrackerError, TrackerInfo
@@ -17,12 +18,13 @@ _REGISTRY: dict[str, TrackerInfo] = {}
 
 def register(name: str, target: str, description: str = "", *, produces_masks: bool = False,
              needs_weights: bool = False, uses_torch: bool = True, look_ahead: bool = False,
-             **defaults: Any) -> None:
-    """Add a tracker; ``look_ahead=True`` asks the engines for ``info["next_frame"]`` (see TrackerInfo)."""
+             trained_on: str | None = None, **defaults: Any) -> None:
+    """Add a tracker; ``look_ahead=True`` asks the engines for ``info["next_frame"]`` (see TrackerInfo);
+    ``trained_on`` names the list of dev sequences its weights learned from (see :func:`training_sequences`)."""
     if name in _REGISTRY:
         raise ValueError(f"tracker {name!r} is registered twice")
     _REGISTRY[name] = TrackerInfo(name, target, description, produces_masks, needs_weights, uses_torch, defaults,
-                                  look_ahead=bool(look_ahead))
+                                  look_ahead=bool(look_ahead), trained_on=trained_on)
 
 
 def unregister(name: str) -> None:
@@ -38,6 +40,25 @@ def looks_ahead(tracker: Any) -> bool:
     built without the registry may declare a class attribute ``look_ahead = True``.
     """
     return bool(getattr(tracker, "look_ahead", False))
+
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "weights")
+
+
+def training_sequences(name: str) -> list[str] | None:
+    """Dev sequences the tracker's shipped weights were trained on; ``None`` = it learned nothing
+    from the dev data (the OpenCV baselines) or the tracker is not registered."""
+    entry = _REGISTRY.get(name)
+    if entry is None or not entry.trained_on:
+        return None
+    path = os.path.join(WEIGHTS_DIR, entry.trained_on)
+    names = []
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                names.append(line)
+    return names
 
 
 def available() -> list[str]:

@@ -31,7 +31,8 @@ from .metrics import evaluated_frames, iou
 from .report import render_markdown
 from .isolation import run_isolated
 from .runner import run_sequence
-from .summary import add_ratios, evaluate_tracker, interpolation_effort
+from ..registry import training_sequences
+from .summary import add_ratios, add_unseen, evaluate_tracker, interpolation_effort
 
 DEFAULT_REFERENCE = "csrt"
 
@@ -132,6 +133,7 @@ def summarize(out_dir: str, tracker_names: list[str], seqs, *, taus=TAUS, refere
         "interpolation_keyframes": interpolation_effort(seqs, taus),
     }
     add_ratios(summary, reference)
+    add_unseen(summary, out_dir, seqs, {name: training_sequences(name) for name in tracker_names}, taus)
     summary["summary_seconds"] = time.perf_counter() - started
     return summary
 

@@ -68,6 +68,39 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
                                   for tau in taus), []))
     out += _table(header, rows)
 
+    unseen = {name: t["unseen"] for name, t in trackers.items() if t.get("unseen")}
+    if unseen:
+        ref_name = ref if ref in trackers else None
+        out += ["", "## On sequences each tracker was not trained on", "",
+                "The learned trackers were trained on some of these sequences (the list ships beside their weights, "
+                "`resources/weights/<family>/train_sequences.txt`), so the tables above flatter them. Here each one "
+                "is scored again on the sequences its weights never saw"
+                + (f", beside {ref_name}" if ref_name else "") + " and keyframe interpolation on exactly those "
+                "sequences: the comparison that predicts a new video.", ""]
+        header = ["tracker", "trained on", "unseen sequences", "frames", "AO"]
+        if ref_name:
+            header += [f"AO {ref_name}", f"AO / {ref_name}"]
+        for tau in taus:
+            header += [f"per 100 @ {tau}"] + ([f"{ref_name} @ {tau}"] if ref_name else []) + [f"interp. @ {tau}"]
+        rows = []
+        for name, u in unseen.items():
+            row = [name, str(u["trained_on"]), str(len(u["sequences"])), str(u["frames"])]
+            if not u["sequences"]:
+                rows.append(row + ["–"] * (len(header) - len(row)))
+                continue
+            row.append(_f(u["ao"]))
+            if ref_name:
+                row += [_f(u["reference_ao"]), _x(u["ao_vs_reference"])]
+            for tau in taus:
+                row.append(_f(u["per100"].get(tau), 2))
+                if ref_name:
+                    row.append(_f((u["reference_per100"] or {}).get(tau), 2))
+                row.append(_f(u["interpolation_per100"].get(tau), 2))
+            rows.append(row)
+        out += _table(header, rows)
+        names = sorted({", ".join(u["sequences"]) for u in unseen.values() if u["sequences"]})
+        out += ["", "Unseen sequence sets: " + "; ".join(f"`{n}`" for n in names) + "."]
+
     out += ["", "## Speed and memory", "",
             "`track` = frames per second inside `track()`; `end to end` adds JPEG decode and `init`. "
             "Peak RSS is `ru_maxrss` of the process that ran the sequence (a fresh fork of the benchmark "

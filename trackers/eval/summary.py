@@ -138,3 +138,37 @@ def add_ratios(summary: dict, reference: str | None) -> None:
             "e2e_fps": _ratio(entry["speed"]["e2e_fps"], ref["speed"]["e2e_fps"]),
             "corrections": {tau: _ratio(e["per100"], ref["effort"][tau]["per100"]) for tau, e in entry["effort"].items()},
         }
+
+
+def add_unseen(summary: dict, out_dir: str, seqs: Iterable[Sequence], training_sets: dict, taus=(0.5, 0.7)) -> None:
+    """Score each learned tracker again on the sequences its weights never saw, beside the reference
+    tracker and keyframe interpolation on exactly those sequences.
+
+    ``training_sets``: tracker name -> names of the sequences it was trained on (``None`` = learned
+    nothing from this data).  The pooled figures flatter a tracker on its own training videos; this
+    is the comparison that says whether it will help on a new video.
+    """
+    seqs = list(seqs)
+    reference = summary.get("reference")
+    have_ref = reference in summary["trackers"]
+    for name, entry in summary["trackers"].items():
+        trained = training_sets.get(name)
+        if trained is None:
+            continue
+        unseen = [s for s in seqs if s.name not in set(trained)]
+        block = {"trained_on": len(set(trained) & {s.name for s in seqs}), "sequences": [s.name for s in unseen],
+                 "frames": sum(len(s) for s in unseen)}
+        if unseen:
+            mine = evaluate_tracker(out_dir, name, unseen, taus)
+            ref = evaluate_tracker(out_dir, reference, unseen, taus) if have_ref else None
+            interp = interpolation_effort(unseen, taus)
+            block.update({
+                "ao": mine["got10k"]["ao"], "auc": mine["otb"]["auc"], "J": mine["masks"]["J"],
+                "reference_ao": ref["got10k"]["ao"] if ref else None,
+                "reference_auc": ref["otb"]["auc"] if ref else None,
+                "per100": {t: e["per100"] for t, e in mine["effort"].items()},
+                "reference_per100": {t: e["per100"] for t, e in ref["effort"].items()} if ref else None,
+                "interpolation_per100": {t: e["per100"] for t, e in interp.items()},
+            })
+            block["ao_vs_reference"] = _ratio(block["ao"], block["reference_ao"])
+        entry["unseen"] = block
