@@ -198,3 +198,30 @@ def test_classifier_feature_choices_track_and_keep_map_shapes(clip, coarse, fine
 def test_unknown_classifier_features_are_refused():
     with pytest.raises(TrackerError, match="coarse_features"):
         trackers.create("fcot", device="cpu", coarse_features="vgg")
+
+
+def test_size_damping_keeps_scale_and_aspect_near_the_last_human_box():
+    # a regressor that keeps answering "thinner and smaller" (vot2014-woman's failure) may move the
+    # box only within the factor allowed; a correction (new reference) resets the bounds
+    from trackers.fcot.tracker import FCOTTracker
+
+    t = object.__new__(FCOTTracker)          # the size rule only, no network
+    t.size_lr, t.max_scale_change, t.max_aspect_change = 0.3, 1.5, 1.5
+    t.size = np.array([30.0, 100.0])
+    t.reference_size = t.size.copy()
+    for _ in range(60):
+        w, h = t.size * np.array([0.6, 0.8])
+        t.size = t._damped_size(w, h)
+    w, h = t.size
+    assert np.sqrt(w * h) == pytest.approx(np.sqrt(3000) / 1.5, rel=1e-6)
+    assert w / h == pytest.approx(0.3 / 1.5, rel=1e-6)
+    # unbounded, the same answers shrink it to nothing
+    t.max_scale_change = t.max_aspect_change = 1e9
+    t.size = np.array([30.0, 100.0])
+    for _ in range(60):
+        t.size = t._damped_size(*(t.size * np.array([0.6, 0.8])))
+    assert t.size[0] < 1.0
+    # a change within the bounds is taken as before (size_lr of the step)
+    t.max_scale_change = t.max_aspect_change = 1.5
+    t.size = np.array([30.0, 100.0])
+    assert t._damped_size(33.0, 110.0) == pytest.approx([30.9, 103.0])
