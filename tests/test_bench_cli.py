@@ -216,3 +216,27 @@ def test_a_tracker_trained_on_some_sequences_is_scored_again_on_the_others(datas
         assert "| test-learned-kcf | 1 | 1 | 12 |" in md
     finally:
         unregister("test-learned-kcf")
+
+
+def test_jobs_run_pairs_in_parallel_with_the_same_results(dataset, tmp_path):
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    assert main(["bench", dataset, "--tracker", "interpolation", "--tracker", "kcf", "--no-reference",
+                 "--out", one]) == 0
+    assert main(["bench", dataset, "--tracker", "interpolation", "--tracker", "kcf", "--no-reference",
+                 "--out", two, "--jobs", "2"]) == 0
+    for tracker in ("interpolation", "kcf"):
+        for seq in ("walk", "exit"):
+            a = read_boxes(os.path.join(one, tracker, seq, f"{seq}_001.txt"))
+            b = read_boxes(os.path.join(two, tracker, seq, f"{seq}_001.txt"))
+            assert np.array_equal(a, b)
+    s1 = json.load(open(os.path.join(one, "summary.json")))
+    s2 = json.load(open(os.path.join(two, "summary.json")))
+    assert s2["jobs"] == 2 and "--jobs 2" in s2["command"]
+    for tracker in ("interpolation", "kcf"):
+        assert s1["trackers"][tracker]["got10k"] == s2["trackers"][tracker]["got10k"]
+        assert s1["trackers"][tracker]["effort"] == s2["trackers"][tracker]["effort"]
+
+
+def test_jobs_below_one_is_refused(dataset, tmp_path, capsys):
+    assert main(["bench", dataset, "--tracker", "interpolation", "--out", str(tmp_path / "o"), "--jobs", "0"]) == 2
+    assert "--jobs" in capsys.readouterr().err

@@ -11,6 +11,8 @@ Writes the got10k toolkit's layout under ``--out`` (``<tracker>/<seq>/<seq>_001.
 Compute threads default to 1 per tracker (OpenCV always; torch when the
 tracker imported it): figures stay reproducible while other work shares the
 cores, and it matches the app, which runs one inference thread beside the GUI.
+``--jobs N`` runs N (tracker, sequence) pairs at once, one process each, so a
+long run uses every core (``--jobs 2`` on the 2-core machine).
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ def add_arguments(parser) -> None:
                         help="device for deep trackers (default cpu, comparable between machines)")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="compute threads per tracker (OpenCV, and torch if the tracker uses it); default 1")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run N (tracker, sequence) pairs at once, each in its own process; default 1. "
+                             "Keep N x --threads within the cores, or the speeds measure the contention")
     parser.add_argument("--taus", default="0.5,0.7", metavar="T,T",
                         help="IoU thresholds of the simulated annotator (default 0.5,0.7)")
     parser.add_argument("--reference", default="csrt", metavar="NAME",
@@ -62,6 +67,8 @@ def _command_line(args) -> str:
         parts += ["--device", args.device]
     if args.threads != 1:
         parts += ["--threads", str(args.threads)]
+    if args.jobs != 1:
+        parts += ["--jobs", str(args.jobs)]
     if args.taus != "0.5,0.7":
         parts += ["--taus", args.taus]
     if args.no_reference:
@@ -94,6 +101,8 @@ def run(args) -> int:
         raise TrackAssistError("--max-frames: needs at least 2 frames (one to start, one to track)")
     if args.threads < 1:
         raise TrackAssistError("--threads: needs at least 1")
+    if args.jobs < 1:
+        raise TrackAssistError("--jobs: needs at least 1")
     try:
         only = [s.strip() for s in args.sequences.split(",") if s.strip()] if args.sequences else []
         if args.sequences_file:
@@ -103,7 +112,8 @@ def run(args) -> int:
             args.dataset, list(dict.fromkeys(args.tracker)), args.out, sequences=only or None, exclude=exclude,
             max_frames=args.max_frames, device=args.device, force=args.force, threads=args.threads,
             taus=_taus(args.taus), reference=None if args.no_reference else args.reference,
-            progress=sys.stderr, command=_command_line(args), markdown=args.markdown, section=args.section)
+            progress=sys.stderr, command=_command_line(args), markdown=args.markdown, section=args.section,
+            jobs=args.jobs)
     except DatasetError as exc:
         raise FormatError(exc.path, "", exc.problem) from exc
     except TrackerError as exc:

@@ -29,7 +29,7 @@ from .effort import TAUS
 from .machine import machine_info
 from .metrics import evaluated_frames, iou
 from .report import render_markdown
-from .isolation import run_isolated
+from .isolation import can_isolate, finish_isolated, run_isolated, start_isolated
 from .runner import run_sequence
 from ..registry import training_sequences
 from .summary import add_ratios, add_unseen, evaluate_tracker, interpolation_effort
@@ -68,7 +68,7 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
                   max_frames: int | None = None, device: str = "cpu", force: bool = False, threads: int = 1,
                   taus: tuple[float, ...] = TAUS, reference: str | None = DEFAULT_REFERENCE,
                   progress: TextIO | None = sys.stderr, command: str | None = None,
-                  markdown: str | None = None, isolate: bool = True, section: str = "bench") -> dict:
+                  markdown: str | None = None, isolate: bool = True, section: str = "bench", jobs: int = 1) -> dict:
     """Run (or resume) every tracker on every sequence and write ``summary.json`` / ``summary.md``.
 
     ``reference`` (default ``csrt``) is added to the run when missing so that
@@ -80,6 +80,8 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
     crashing tracker costs that sequence, not the run.
     ``markdown`` names one more file to receive ``summary.md`` (e.g. docs/BENCHMARKS.md),
     spliced into its marked ``section`` (see :func:`splice_marked_section`).
+    ``jobs`` (tracker, sequence) pairs run at once, each in its own child (with ``threads`` threads):
+    ``jobs x threads`` should not exceed the cores, or the speeds measure the contention.
     Returns the summary dict.
     """
     from ..registry import resolve_device
@@ -91,34 +93,61 @@ def run_benchmark(dataset_dir: str, trackers: Iterable[str] | Mapping[str, Calla
     seqs = [s.truncated(max_frames) for s in load_dataset(dataset_dir, sequences, exclude)]
     os.makedirs(out_dir, exist_ok=True)
     total = len(factories) * len(seqs)
-    done = 0
-    for name, factory in factories.items():
-        for seq in seqs:
-            done += 1
-            if not force and results.is_complete(out_dir, name, seq.name, len(seq), taus):
-                if progress:
-                    print(f"[{done}/{total}] {name}  {seq.name}  done before, skipped (--force re-runs)", file=progress)
-                continue
+    pending = []
+    for done, (name, seq) in enumerate(((n, q) for n in factories for q in seqs), 1):
+        if not force and results.is_complete(out_dir, name, seq.name, len(seq), taus):
             if progress:
-                print(f"[{done}/{total}] {name}  {seq.name}  {len(seq)} frames ...", file=progress, flush=True)
-            def run(factory=factory, seq=seq, name=name):
-                return run_sequence(factory, seq, out_dir, name, taus=taus, threads=threads, device=device,
+                print(f"[{done}/{total}] {name}  {seq.name}  done before, skipped (--force re-runs)", file=progress)
+            continue
+        pending.append((done, name, seq))
+
+    def runner(name, seq):
+        factory = factories[name]
+        return lambda: run_sequence(factory, seq, out_dir, name, taus=taus, threads=threads, device=device,
                                     progress=progress)
 
-            record = run_isolated(run, seq, out_dir, name, taus) if isolate else run()
-            if progress:
-                print(_progress_line(out_dir, name, seq, record, done, total), file=progress, flush=True)
+    def started(done, name, seq):
+        if progress:
+            print(f"[{done}/{total}] {name}  {seq.name}  {len(seq)} frames ...", file=progress, flush=True)
+
+    def finished(done, name, seq, record):
+        if progress:
+            print(_progress_line(out_dir, name, seq, record, done, total), file=progress, flush=True)
+
+    if jobs > 1 and isolate and can_isolate():
+        _run_parallel(pending, jobs, runner, started, finished, out_dir, taus)
+    else:
+        for done, name, seq in pending:
+            started(done, name, seq)
+            run = runner(name, seq)
+            finished(done, name, seq, run_isolated(run, seq, out_dir, name, taus) if isolate else run())
 
     summary = summarize(out_dir, list(factories), seqs, taus=taus, reference=reference, dataset_dir=dataset_dir,
-                        device=device, threads=threads, max_frames=max_frames,
+                        device=device, threads=threads, max_frames=max_frames, jobs=jobs,
                         command=command or f"run_benchmark({dataset_dir!r}, {list(factories)!r}, {out_dir!r})")
     write_summary(summary, out_dir, markdown, section)
     return summary
 
 
+def _run_parallel(pending, jobs, runner, started, finished, out_dir, taus) -> None:
+    """Keep ``jobs`` forked children busy until ``pending`` is empty (each child writes its own files)."""
+    from multiprocessing.connection import wait
+
+    queue, running = list(pending), {}
+    while queue or running:
+        while queue and len(running) < jobs:
+            done, name, seq = queue.pop(0)
+            started(done, name, seq)
+            child = start_isolated(runner(name, seq))
+            running[child.sentinel] = (child, done, name, seq)
+        for sentinel in wait(list(running)):
+            child, done, name, seq = running.pop(sentinel)
+            finished(done, name, seq, finish_isolated(child, seq, out_dir, name, taus))
+
+
 def summarize(out_dir: str, tracker_names: list[str], seqs, *, taus=TAUS, reference=DEFAULT_REFERENCE,
               dataset_dir: str = "", device: str = "cpu", threads: int = 1, max_frames=None,
-              command: str = "") -> dict:
+              command: str = "", jobs: int = 1) -> dict:
     """The summary dict from result files on disk (no tracker runs)."""
     started = time.perf_counter()
     summary = {
@@ -127,7 +156,7 @@ def summarize(out_dir: str, tracker_names: list[str], seqs, *, taus=TAUS, refere
         "machine": machine_info(),
         "dataset": dataset_dir, "sequences": [s.name for s in seqs],
         "sequence_frames": {s.name: len(s) for s in seqs},
-        "max_frames": max_frames, "device": device, "threads": threads, "taus": list(taus),
+        "max_frames": max_frames, "device": device, "threads": threads, "jobs": jobs, "taus": list(taus),
         "reference": reference,
         "trackers": {name: evaluate_tracker(out_dir, name, seqs, taus) for name in tracker_names},
         "interpolation_keyframes": interpolation_effort(seqs, taus),

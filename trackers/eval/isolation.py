@@ -27,12 +27,29 @@ from .dataset import Sequence
 from .effort import per_100
 
 
+def can_isolate() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and fork_is_safe()
+
+
 def run_isolated(run, seq: Sequence, out_dir: str, tracker_name: str, taus) -> dict:
     """``run()`` writes the sequence's results; returns its record, or a crash record if the child died."""
-    if "fork" not in multiprocessing.get_all_start_methods() or not fork_is_safe():
+    if not can_isolate():
         return run()
+    child = start_isolated(run)
+    child.join()
+    return finish_isolated(child, seq, out_dir, tracker_name, taus)
+
+
+def start_isolated(run):
+    """Start ``run()`` in a forked child and return the child (a ``multiprocessing.Process``);
+    several may run at once (``trackassist bench --jobs``), each finished by :func:`finish_isolated`."""
     child = multiprocessing.get_context("fork").Process(target=_child, args=(run,), daemon=False)
     child.start()
+    return child
+
+
+def finish_isolated(child, seq: Sequence, out_dir: str, tracker_name: str, taus) -> dict:
+    """The record of a child that has ended (joined), or a crash record if it died."""
     child.join()
     record = results.read_record(out_dir, tracker_name, seq.name)
     if child.exitcode == 0 and record is not None and record.get("frames") == len(seq):

@@ -31,7 +31,8 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
            f"- date: {summary['date']}",
            f"- machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['ram_gb']} GB RAM, "
            f"{m['os']}, Python {m['python']}, OpenCV {m['opencv']}" + (f", torch {m['torch']}" if "torch" in m else ""),
-           f"- device: {summary['device']}; compute threads per tracker: {summary['threads']}",
+           f"- device: {summary['device']}; compute threads per tracker: {summary['threads']}"
+           + (f"; {summary['jobs']} (tracker, sequence) runs at once" if summary.get("jobs", 1) > 1 else ""),
            f"- data: `{summary['dataset']}`, {len(summary['sequences'])} sequences, {frames} frames"
            + (f" (at most {summary['max_frames']} frames per sequence)" if summary.get("max_frames") else ""),
            ""]
