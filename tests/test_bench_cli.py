@@ -240,3 +240,47 @@ def test_jobs_run_pairs_in_parallel_with_the_same_results(dataset, tmp_path):
 def test_jobs_below_one_is_refused(dataset, tmp_path, capsys):
     assert main(["bench", dataset, "--tracker", "interpolation", "--out", str(tmp_path / "o"), "--jobs", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+CLI_CRASHING_RUN = r"""
+import json, os, sys
+import app.cli.bench_cmd          # first, as the `trackassist bench` entry point does
+from trackers import register
+from app.cli.main import main
+
+register("crashy", "crashy_tracker:CrashingTracker", uses_torch=False)
+code = main(["bench", sys.argv[1], "--tracker", "crashy", "--tracker", "interpolation", "--no-reference",
+             "--out", sys.argv[2], "--jobs", "2"])
+print(json.dumps(json.load(open(os.path.join(sys.argv[2], "summary.json")))["trackers"]))
+sys.exit(code)
+"""
+
+CRASHY_MODULE = r"""
+import os, signal
+from trackers.base import Tracker, TrackResult
+
+
+class CrashingTracker(Tracker):
+    def _init(self, frame, box, mask, info):
+        self.box = box
+
+    def track(self, frame, info=None):
+        if info["frame_index"] == 3:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return TrackResult(self.box, 1.0)
+"""
+
+
+def test_the_bench_command_isolates_each_run_even_where_numpy_would_start_threads(dataset, tmp_path):
+    # a fresh interpreter without the test suite's OMP_NUM_THREADS: the command must still fork
+    (tmp_path / "crashy_tracker.py").write_text(CRASHY_MODULE)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env["PYTHONPATH"] = os.pathsep.join([root, str(tmp_path)])
+    out = str(tmp_path / "out")
+    proc = subprocess.run([sys.executable, "-c", CLI_CRASHING_RUN, dataset, out], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    t = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert t["crashy"]["errors"]["crashed"] == ["walk", "exit"] and "SIGSEGV" in t["crashy"]["errors"]["first"]
+    assert t["interpolation"]["errors"]["crashed"] == []

@@ -22,6 +22,13 @@ import sys
 
 from app.core.errors import FormatError, TrackAssistError
 
+# The bench runs each (tracker, sequence) in a forked child (crash isolation, per-sequence peak RSS,
+# --jobs), and forks only from a single-threaded parent (see trackers/eval/isolation.py).  numpy's
+# OpenBLAS and OpenCV start thread pools when imported unless told not to, which silently turned
+# isolation off for every `trackassist bench` run; the children set their own counts (--threads).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("dataset", help="GOT-10k-style folder: list.txt, <seq>/00000001.jpg..., groundtruth.txt")
