@@ -79,6 +79,9 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
                 + (f", beside {ref_name}" if ref_name else "") + " and keyframe interpolation on exactly those "
                 "sequences: the comparison that predicts a new video.", ""]
         header = ["tracker", "trained on", "unseen sequences", "frames", "AO"]
+        with_j = any(u.get("J") is not None for u in unseen.values())
+        if with_j:
+            header.append("J")
         if ref_name:
             header += [f"AO {ref_name}", f"AO / {ref_name}"]
         for tau in taus:
@@ -90,6 +93,8 @@ def render_markdown(summary: dict, title: str = "Benchmarks") -> str:
                 rows.append(row + ["–"] * (len(header) - len(row)))
                 continue
             row.append(_f(u["ao"]))
+            if with_j:
+                row.append(_f(u.get("J")))
             if ref_name:
                 row += [_f(u["reference_ao"]), _x(u["ao_vs_reference"])]
             for tau in taus:
