@@ -132,10 +132,9 @@ def test_mask_tracker_results_and_perfect_scores(dataset, tmp_path):
     assert t["effort"]["0.7"]["corrections"] == 0 and t["effort"]["0.7"]["vs_interpolation"] == 0.0
 
 
-CRASHING_RUN = r"""
-import json, os, signal, sys
+CRASHY_MODULE = r"""
+import os, signal
 from trackers.base import Tracker, TrackResult
-from trackers.eval import run_benchmark
 
 
 class CrashingTracker(Tracker):
@@ -147,7 +146,11 @@ class CrashingTracker(Tracker):
         if info["frame_index"] == 3:
             os.kill(os.getpid(), signal.SIGSEGV)
         return TrackResult(self.box, 1.0)
+"""
 
+CRASHING_RUN = CRASHY_MODULE + r"""
+import json, sys
+from trackers.eval import run_benchmark
 
 summary = run_benchmark(sys.argv[1], {"crashy": CrashingTracker}, sys.argv[2], reference="interpolation", progress=None)
 print(json.dumps(summary["trackers"]))
@@ -253,21 +256,6 @@ code = main(["bench", sys.argv[1], "--tracker", "crashy", "--tracker", "interpol
              "--out", sys.argv[2], "--jobs", "2"])
 print(json.dumps(json.load(open(os.path.join(sys.argv[2], "summary.json")))["trackers"]))
 sys.exit(code)
-"""
-
-CRASHY_MODULE = r"""
-import os, signal
-from trackers.base import Tracker, TrackResult
-
-
-class CrashingTracker(Tracker):
-    def _init(self, frame, box, mask, info):
-        self.box = box
-
-    def track(self, frame, info=None):
-        if info["frame_index"] == 3:
-            os.kill(os.getpid(), signal.SIGSEGV)
-        return TrackResult(self.box, 1.0)
 """
 
 

@@ -51,14 +51,9 @@ def training_sequences(name: str) -> list[str] | None:
     entry = _REGISTRY.get(name)
     if entry is None or not entry.trained_on:
         return None
-    path = os.path.join(WEIGHTS_DIR, entry.trained_on)
-    names = []
-    with open(path) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
-                names.append(line)
-    return names
+    from .eval.dataset import read_name_list  # lazy: the evaluation package imports this module
+
+    return read_name_list(os.path.join(WEIGHTS_DIR, entry.trained_on))
 
 
 def available() -> list[str]:
