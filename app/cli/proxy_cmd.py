@@ -22,7 +22,6 @@ from app.core.proxy_progress import build_with_progress, format_progress
 from app.core.video import open_video
 
 
-
 def _int_in(lo: int, hi: int, what: str):
     def parse(text: str) -> int:
         import argparse
