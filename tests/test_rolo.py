@@ -41,7 +41,7 @@ def test_lstm_shapes_and_state_carry(variant, out_dim):
         assert not torch.allclose(other[:, -1], out[:, -1])
 
 
-@pytest.mark.parametrize("carry,expected_x", [("hold", 0.44), ("velocity", 0.48)])
+@pytest.mark.parametrize("carry,expected_x", [("hold", 0.44), ("velocity", 0.48), ("predict", 0.48)])
 def test_coordinate_lstm_anchor_without_detection(carry, expected_x):
     """An untrained head (zero) shows the anchor: with no detection, 'hold' keeps the previous
     output, 'velocity' moves it on by its last motion; a detection overrides both."""
@@ -54,6 +54,22 @@ def test_coordinate_lstm_anchor_without_detection(carry, expected_x):
             out = model(torch.zeros(1, 3, 8), loc, prev)[0, -1]
         assert float(out[0]) == pytest.approx(x, abs=1e-5)
         torch.testing.assert_close(out[2:], torch.tensor([0.1, 0.1]))
+
+
+def test_predict_carry_uses_the_window_mean_motion():
+    """'predict' extrapolates with the window's mean motion, not the last (jittery) step, and the
+    detection still overrides the anchor."""
+    prev = torch.tensor([[[0.36, 0.5, 0.1, 0.1], [0.42, 0.5, 0.1, 0.1], [0.44, 0.5, 0.1, 0.1]]])
+    det = torch.tensor([[[0.40, 0.5, 0.1, 0.1], [0.44, 0.5, 0.1, 0.1], [0.2, 0.3, 0.1, 0.1]]])
+    expected = {"velocity": 0.46, "predict": 0.48}
+    for carry, x in expected.items():
+        model = RoloLSTM("coords", feature_dim=8, hidden=8, carry=carry).eval()
+        for has, want in ((torch.tensor([[1.0, 1.0, 0.0]]), x), (torch.ones(1, 3), 0.2)):
+            loc = location_input("coords", det, has, torch.full((1, 3), 0.9), prev)
+            with torch.no_grad():
+                out = model(torch.zeros(1, 3, 8), loc, prev)[0, -1]
+            assert float(out[0]) == pytest.approx(want, abs=1e-5)
+            assert float(out[1]) == pytest.approx(0.5 if has[0, -1] == 0 else 0.3, abs=1e-5)
 
 
 def test_location_input_hides_missing_detection():

@@ -32,7 +32,7 @@ from torch import nn
 from .geometry import HEATMAP_SIZE
 
 VARIANTS = ("coords", "heatmap")
-CARRY_MODES = ("hold", "velocity")
+CARRY_MODES = ("hold", "velocity", "predict")
 # offsets between boxes are a few hundredths of the frame; scale them to O(1)
 OFFSET_SCALE = 10.0
 
@@ -138,7 +138,11 @@ class RoloLSTM(nn.Module):
             # output ("hold") or on the previous output moved on by its last motion ("velocity")
             flag = location[..., 6:7]
             anchor = prev + location[..., 2:6] / OFFSET_SCALE * flag
-            if self.carry == "velocity":
+            if self.carry == "predict":
+                # offsets were taken from the prediction (see with_motion): anchor on it, or on the detection
+                centre_velocity = location[..., 8:10] / OFFSET_SCALE
+                anchor = anchor + torch.cat([centre_velocity, torch.zeros_like(centre_velocity)], -1)
+            elif self.carry == "velocity":
                 centre_motion = location[..., 8:10] / OFFSET_SCALE
                 anchor = anchor + torch.cat([centre_motion, torch.zeros_like(centre_motion)], -1) * (1 - flag)
             # a bounded step (at most 0.1 of the frame per frame) keeps one bad output from derailing it
@@ -156,7 +160,19 @@ class RoloLSTM(nn.Module):
         if self.variant != "coords":
             return locations
         motion = torch.zeros_like(prev)
-        motion[:, 1:] = (prev[:, 1:] - prev[:, :-1]) * OFFSET_SCALE
+        if self.carry == "predict":
+            # the window's mean motion (prev_t - prev_0) / t, not the last step's: one frame's motion of
+            # the tracker's own outputs is mostly jitter on real video, and an LSTM trained on it learns to
+            # cancel it, which stops the box behind an occluder (measured: it even reversed).  The location
+            # offset becomes the detection's offset from the predicted place prev + velocity, so hedging
+            # between detection and reference no longer makes the box trail a moving target.
+            steps = torch.arange(1, prev.shape[1], device=prev.device, dtype=prev.dtype)[None, :, None]
+            motion[:, 1:] = (prev[:, 1:] - prev[:, :1]) / steps * OFFSET_SCALE
+            flag = locations[..., 6:7]
+            centre = torch.cat([motion[..., :2], torch.zeros_like(motion[..., 2:])], -1)
+            locations = torch.cat([locations[..., :2], locations[..., 2:6] - centre * flag, locations[..., 6:]], -1)
+        else:
+            motion[:, 1:] = (prev[:, 1:] - prev[:, :-1]) * OFFSET_SCALE
         parts = [locations, motion]
         if self.innovation:
             parts.append((locations[..., 2:6] - motion) * locations[..., 6:7])
