@@ -213,3 +213,34 @@ def test_nomotion_variant_has_no_motion_map():
         r = tracker.track(clip.frame(i))
     assert "motion_heatmap" not in r.maps and r.box is not None
     assert iou_xywh(r.box, clip.box(3)) > 0.5
+
+
+def test_trunk_appearance_scores_the_template_box_highest_and_roihead_ablation_tracks():
+    """The default appearance score is the trunk similarity to the templates: the template box on its
+    own frame scores ~1, a box elsewhere less; the paper's RoI-head scoring stays available."""
+    from trackers.gstp.tracker import trunk_descriptors
+
+    clip = _reentry_clip()
+    tracker = trackers.create("gstp", device="cpu")
+    frame = clip.frame(0)
+    tracker.init(frame, box=clip.box(0))
+    assert tracker.appearance == "trunk" and len(tracker.descriptors) == 1
+    g = tracker.encoder.geometry(frame)
+    feats = tracker.encoder(frame)
+    x, y, w, h = clip.box(0)
+    boxes = torch.from_numpy(g.to_input(np.array([[x, y, w, h], [x + 3 * w, y, w, h]], np.float32)))
+    sims = (trunk_descriptors(feats, boxes) @ tracker.descriptors[0].T)[:, 0]
+    assert float(sims[0]) == pytest.approx(1.0, abs=1e-4) and float(sims[1]) < 0.95
+    r = tracker.track(clip.frame(1))
+    assert "similarity" in r.maps["proposals"].description
+    assert np.all((r.maps["proposals"].scores >= 0) & (r.maps["proposals"].scores <= 1))
+
+    head = trackers.create("gstp-roihead", device="cpu")
+    assert head.appearance == "head" and head.absent_threshold == 0.5
+    head.init(frame, box=clip.box(0))
+    for i in range(1, 4):
+        r = head.track(clip.frame(i))
+    assert "RoI-head" in r.maps["proposals"].description
+    assert r.box is not None and iou_xywh(r.box, clip.box(3)) > 0.5
+    with pytest.raises(TrackerError):
+        trackers.create("gstp", device="cpu", appearance="colour")

@@ -29,6 +29,9 @@ register("gstp", "trackers.gstp.tracker:GSTPTracker",
 register("gstp-nomotion", "trackers.gstp.tracker:GSTPTracker",
          "GSTP ablation: whole-frame SiamRCNN without the motion model", needs_weights=True, motion=False,
          trained_on="gstp/train_sequences.txt")
+register("gstp-roihead", "trackers.gstp.tracker:GSTPTracker",
+         "GSTP ablation: candidates scored by the trained RoI head (the paper's) instead of trunk similarity",
+         needs_weights=True, appearance="head", trained_on="gstp/train_sequences.txt")
 register("rolo", "trackers.rolo.tracker:RoloTracker",
          "ROLO: template detector (Lite0) + LSTM regressing the box coordinates", needs_weights=True, variant="coords",
          trained_on="rolo/train_sequences.txt")
