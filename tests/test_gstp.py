@@ -244,3 +244,21 @@ def test_trunk_appearance_scores_the_template_box_highest_and_roihead_ablation_t
     assert r.box is not None and iou_xywh(r.box, clip.box(3)) > 0.5
     with pytest.raises(TrackerError):
         trackers.create("gstp", device="cpu", appearance="colour")
+
+
+def test_small_targets_get_a_larger_working_resolution_kept_through_corrections():
+    tracker = trackers.create("gstp", device="cpu")
+    frame = np.zeros((272, 640, 3), np.uint8)
+    assert tracker.working_long_side(frame, (300, 100, 120, 80)) == 384          # big enough at 384
+    # 43x27 px (vot2014-car's size): enlarged so its mean side is ~32 input px, capped at the frame's own size
+    side = tracker.working_long_side(frame, (6, 166, 43, 27))
+    assert 560 < side <= 640
+    assert tracker.working_long_side(frame, (6, 166, 4, 3)) == 640
+    frames = np.random.default_rng(0).integers(0, 255, (2, 480, 640, 3), dtype=np.uint8)
+    tracker.init(frames[0], box=(100.0, 100.0, 24.0, 20.0))
+    enlarged = tracker.encoder.long_side
+    assert enlarged > 384
+    tracker.reinit(frames[1], box=(100.0, 100.0, 120.0, 100.0))
+    assert tracker.encoder.long_side == enlarged        # the first template's scale stays
+    tracker.init(frames[1], box=(100.0, 100.0, 120.0, 100.0))
+    assert tracker.encoder.long_side == 384
