@@ -70,6 +70,13 @@ def test_predict_carry_uses_the_window_mean_motion():
                 out = model(torch.zeros(1, 3, 8), loc, prev)[0, -1]
             assert float(out[0]) == pytest.approx(want, abs=1e-5)
             assert float(out[1]) == pytest.approx(0.5 if has[0, -1] == 0 else 0.3, abs=1e-5)
+    # 'filter' is always anchored on the prediction: an untrained head ignores even a detection
+    model = RoloLSTM("coords", feature_dim=8, hidden=8, carry="filter").eval()
+    for has in (torch.tensor([[1.0, 1.0, 0.0]]), torch.ones(1, 3)):
+        loc = location_input("coords", det, has, torch.full((1, 3), 0.9), prev)
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, 8), loc, prev)[0, -1]
+        assert float(out[0]) == pytest.approx(0.48, abs=1e-5) and float(out[1]) == pytest.approx(0.5, abs=1e-5)
 
 
 def test_location_input_hides_missing_detection():

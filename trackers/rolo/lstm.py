@@ -32,7 +32,7 @@ from torch import nn
 from .geometry import HEATMAP_SIZE
 
 VARIANTS = ("coords", "heatmap")
-CARRY_MODES = ("hold", "velocity", "predict")
+CARRY_MODES = ("hold", "velocity", "predict", "filter")
 # offsets between boxes are a few hundredths of the frame; scale them to O(1)
 OFFSET_SCALE = 10.0
 
@@ -138,7 +138,12 @@ class RoloLSTM(nn.Module):
             # output ("hold") or on the previous output moved on by its last motion ("velocity")
             flag = location[..., 6:7]
             anchor = prev + location[..., 2:6] / OFFSET_SCALE * flag
-            if self.carry == "predict":
+            if self.carry == "filter":
+                # always anchored on the prediction (previous output + the window's mean motion), like a
+                # Kalman filter's predict step; the LSTM learns how far to move towards the detection
+                centre_velocity = location[..., 8:10] / OFFSET_SCALE
+                anchor = prev + torch.cat([centre_velocity, torch.zeros_like(centre_velocity)], -1)
+            elif self.carry == "predict":
                 # offsets were taken from the prediction (see with_motion): anchor on it, or on the detection
                 centre_velocity = location[..., 8:10] / OFFSET_SCALE
                 anchor = anchor + torch.cat([centre_velocity, torch.zeros_like(centre_velocity)], -1)
@@ -160,7 +165,7 @@ class RoloLSTM(nn.Module):
         if self.variant != "coords":
             return locations
         motion = torch.zeros_like(prev)
-        if self.carry == "predict":
+        if self.carry in ("predict", "filter"):
             # the window's mean motion (prev_t - prev_0) / t, not the last step's: one frame's motion of
             # the tracker's own outputs is mostly jitter on real video, and an LSTM trained on it learns to
             # cancel it, which stops the box behind an occluder (measured: it even reversed).  The location

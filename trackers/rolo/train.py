@@ -65,10 +65,11 @@ def parse_args(argv):
                    help="frames tracked with detections before a rollout's gap (default: the step size)")
     p.add_argument("--window-weight", type=float, default=1.0,
                    help="weight of the teacher-forced windows (noisy true previous box); 0 = rollouts only")
-    p.add_argument("--carry", default="hold", choices=("hold", "velocity", "predict"),
+    p.add_argument("--carry", default="hold", choices=("hold", "velocity", "predict", "filter"),
                    help="coords: without a detection, anchor on the previous output (hold), on it moved by "
                         "its last motion (velocity), or on it moved by the window's mean motion, with the "
-                        "detection's offset taken from that prediction (predict)")
+                        "detection's offset taken from that prediction (predict); filter: always anchored on that "
+                        "prediction, the LSTM learns how far to follow the detection")
     p.add_argument("--innovation", action="store_true",
                    help="coords: also input the detection's offset from the previous output + its motion")
     p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")
