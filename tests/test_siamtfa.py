@@ -179,3 +179,19 @@ def test_propagation_runs_the_bidirectional_form_until_the_last_frame():
         assert np.mean([iou_xywh(store.get(tid, i).box, clip.box(i)) for i in range(1, 6)]) > 0.5
     finally:
         store.close()
+
+
+def test_trunk_appearance_follows_a_synthetic_object_and_keeps_both_templates():
+    clip = SyntheticClip(width=320, height=240, num_frames=20, seed=3, target_size=(44, 34), speed=3.0)
+    tracker = trackers.create("siamtfa-causal", device="cpu")
+    assert tracker.appearance == "trunk" and tracker.lost_threshold == 0.4
+    ious, results = _follow(tracker, clip, 12, look_ahead=False)
+    assert ious.mean() > 0.5
+    ref = results[-1]["maps"]["refine_scores"]
+    assert "similarity" in ref.description and np.all((ref.scores >= 0) & (ref.scores <= 1))
+    tracker.reinit(clip.frame(12), box=clip.boxes()[12])
+    assert len(tracker.descriptors) == 2
+    with pytest.raises(TrackerError):
+        trackers.create("siamtfa", device="cpu", appearance="colour")
+    head = trackers.create("siamtfa-roihead", device="cpu")
+    assert head.appearance == "head" and head.lost_threshold == 0.25

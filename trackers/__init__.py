@@ -54,5 +54,9 @@ register("siamtfa-base", "trackers.siamtfa.tracker:SiamTFATracker",
 register("siamtfa-tam", "trackers.siamtfa.tracker:SiamTFATracker",
          "SiamTFA ablation: bidirectional temporal shift, no adversarial dropout", needs_weights=True,
          look_ahead=True, weights="siamtfa_tam.pth", trained_on="siamtfa/train_sequences.txt")
+register("siamtfa-roihead", "trackers.siamtfa.tracker:SiamTFATracker",
+         "SiamTFA ablation: the refined RoIs ranked by the trained refine head (the paper's) instead of trunk "
+         "similarity", needs_weights=True, look_ahead=True, weights="siamtfa.pth", appearance="head",
+         trained_on="siamtfa/train_sequences.txt")
 
 __all__ = ["BoxSet", "ScoreMap", "Tracker", "TrackerError", "TrackResult", "available", "create", "info", "register"]
