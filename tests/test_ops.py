@@ -182,3 +182,17 @@ def test_clip_to_frame_keeps_a_pixel_inside():
     assert clip_to_frame((-5, -5, 20, 10), 100, 50) == (0.0, 0.0, 15.0, 5.0)
     assert clip_to_frame((200, 10, 30, 30), 100, 50) == (99.0, 10.0, 1.0, 30.0)
     assert clip_to_frame((10, 10, 5, 5), 100, 50) == (10.0, 10.0, 5.0, 5.0)
+
+
+def test_roi_descriptors_are_unit_rows_of_roi_align():
+    from trackers.ops import roi_align, roi_descriptors
+
+    feats = torch.rand(1, 6, 12, 16)
+    boxes = torch.tensor([[8.0, 8.0, 40.0, 56.0], [64.0, 16.0, 120.0, 80.0]])
+    d = roi_descriptors(feats, boxes, 1.0 / 8, size=3)
+    assert d.shape == (2, 6 * 9)
+    torch.testing.assert_close(d.norm(dim=1), torch.ones(2))
+    rois = torch.cat([torch.zeros(2, 1), boxes], 1)
+    raw = roi_align(feats, rois, 3, 1.0 / 8).flatten(1)
+    torch.testing.assert_close(d, raw / raw.norm(dim=1, keepdim=True))
+    assert float(d[0] @ d[0]) == pytest.approx(1.0) and float(d[0] @ d[1]) < 1.0

@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult
-from ..ops import roi_align
+from ..ops import roi_descriptors, xywh_to_xyxy
 from .detect import Template, as_xywh, detect, make_template
 from .features import DEFAULT_LONG_SIDE, MOTION_SIZE, STRIDE, FrameEncoder, FrameGeometry, motion_thumbnail
 from .model import SiamRCNN
@@ -76,11 +76,8 @@ DESCRIPTOR_SIZE = 5
 
 
 def trunk_descriptors(feats: torch.Tensor, boxes_xywh_in: torch.Tensor) -> torch.Tensor:
-    """Unit-length RoIAligned (5x5) trunk features of boxes given in input pixels: ``(N, C*25)``."""
-    boxes = boxes_xywh_in.to(feats.dtype).reshape(-1, 4)
-    rois = torch.cat([torch.zeros(len(boxes), 1, dtype=feats.dtype), boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1)
-    pooled = roi_align(feats, rois, DESCRIPTOR_SIZE, 1.0 / STRIDE).flatten(1)
-    return torch.nn.functional.normalize(pooled, dim=1)
+    """Unit-length RoIAligned (5x5) trunk features of boxes given in input pixels (x, y, w, h): ``(N, C*25)``."""
+    return roi_descriptors(feats, xywh_to_xyxy(boxes_xywh_in.reshape(-1, 4)), 1.0 / STRIDE, DESCRIPTOR_SIZE)
 
 
 DEFAULT_WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "weights", "gstp")

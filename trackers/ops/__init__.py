@@ -1,7 +1,7 @@
 """Small, device-agnostic tensor ops shared by the deep trackers.
 
 * :mod:`.boxes` - xywh/xyxy/cxcywh conversion, anchor deltas, ltrb side distances, IoU
-* :mod:`.roi_align` - RoIAlign on ``grid_sample``
+* :mod:`.roi_align` - RoIAlign on ``grid_sample``, and unit-length RoI descriptors
 * :mod:`.nms` - greedy non-maximum suppression
 * :mod:`.xcorr` - depth-wise (and plain) cross-correlation
 * :mod:`.labels` - Gaussian label maps
@@ -12,10 +12,10 @@ from .boxes import (box_iou, boxes_from_ltrb, cxcywh_to_xyxy, decode_deltas, enc
 from .crop import CropTransform, context_side, crop_and_resize, crop_square, warp_crop
 from .labels import gaussian_label
 from .nms import nms
-from .roi_align import roi_align
+from .roi_align import roi_align, roi_descriptors
 from .xcorr import dw_xcorr, xcorr
 
 __all__ = ["CropTransform", "box_iou", "boxes_from_ltrb", "context_side", "crop_and_resize", "crop_square",
            "cxcywh_to_xyxy", "decode_deltas", "dw_xcorr", "encode_deltas", "gaussian_label", "iou_xywh",
-           "ltrb_distances", "nms", "roi_align", "warp_crop", "xcorr", "xywh_to_xyxy", "xyxy_to_cxcywh",
+           "ltrb_distances", "nms", "roi_align", "roi_descriptors", "warp_crop", "xcorr", "xywh_to_xyxy", "xyxy_to_cxcywh",
            "xyxy_to_xywh"]

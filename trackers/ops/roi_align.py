@@ -47,3 +47,16 @@ def roi_align(features: torch.Tensor, rois: torch.Tensor, output_size: int | tup
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), -1)  # (K, oh*sr, ow*sr, 2)
     sampled = F.grid_sample(features[idx], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return F.avg_pool2d(sampled, sr) if sr > 1 else sampled
+
+
+def roi_descriptors(features: torch.Tensor, boxes_xyxy: torch.Tensor, spatial_scale: float,
+                    size: int = 5) -> torch.Tensor:
+    """Unit-length RoIAligned features of boxes on one image's map: ``(N, C*size*size)``.
+
+    The cosine similarity of two rows compares the features' layout inside the boxes.  On the
+    frozen ImageNet trunk this ranks candidates for a template better, on targets a tracker was
+    not trained on, than heads trained on ~20 sequences (GSTP and SiamTFA, session 4).
+    """
+    boxes = boxes_xyxy.to(features.dtype).reshape(-1, 4)
+    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
+    return torch.nn.functional.normalize(roi_align(features, rois, size, spatial_scale).flatten(1), dim=1)

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from .. import backbones
 from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops.boxes import clip_to_frame
-from ..ops import crop_square, decode_deltas, roi_align, warp_crop
+from ..ops import crop_square, decode_deltas, roi_descriptors, warp_crop
 from .data import SEARCH_CONTEXT, SEARCH_SIZE, TEMPLATE_CONTEXT, TEMPLATE_SIZE
 from .model import LEVELS, ShiftedLastStage, SiamTFAHeads
 from .proposals import REFINE_WEIGHTS, flatten_head, gather, select_proposals
@@ -65,8 +65,7 @@ LOST_THRESHOLDS = {"head": 0.25, "trunk": 0.4}
 
 def trunk_descriptors(c16: torch.Tensor, boxes_xyxy: torch.Tensor) -> torch.Tensor:
     """Unit-length RoIAligned (5x5) stride-16 trunk features of boxes in patch pixels: ``(N, C*25)``."""
-    rois = torch.cat([boxes_xyxy.new_zeros(len(boxes_xyxy), 1), boxes_xyxy.to(c16.dtype)], 1)
-    return F.normalize(roi_align(c16, rois, 5, 1.0 / 16).flatten(1), dim=1)
+    return roi_descriptors(c16, boxes_xyxy, 1.0 / 16)
 
 
 def load_weights(path: str, device: str) -> tuple[SiamTFAHeads, ShiftedLastStage, dict]:
