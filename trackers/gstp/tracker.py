@@ -199,9 +199,9 @@ class GSTPTracker(Tracker):
         boxes = g.to_frame(as_xywh(det.boxes).cpu().numpy()) if len(det.boxes) else np.zeros((0, 4), np.float32)
         if self.appearance == "trunk" and len(boxes):
             candidates = trunk_descriptors(feats, as_xywh(det.boxes).to(feats.dtype))
-            roi = (candidates @ torch.cat(self.descriptors).T).amax(1).clamp(0, 1).cpu().numpy()
+            appearance_scores = (candidates @ torch.cat(self.descriptors).T).amax(1).clamp(0, 1).cpu().numpy()
         else:
-            roi = det.scores.cpu().numpy()
+            appearance_scores = det.scores.cpu().numpy()
         heat = self._motion_heatmap(frame)
         m = np.ones(len(boxes), np.float32)
         informed = heat is not None and len(boxes) > 0 and heat.max() > 1e-3   # the motion model has an opinion
@@ -209,11 +209,11 @@ class GSTPTracker(Tracker):
             cx = np.clip(((boxes[:, 0] + boxes[:, 2] / 2) * MOTION_SIZE / g.width).astype(int), 0, MOTION_SIZE - 1)
             cy = np.clip(((boxes[:, 1] + boxes[:, 3] / 2) * MOTION_SIZE / g.height).astype(int), 0, MOTION_SIZE - 1)
             m = heat[cy, cx] / heat.max()
-        fused = roi * (1 - self.motion_weight + self.motion_weight * m) if informed else roi.copy()
+        fused = appearance_scores * (1 - self.motion_weight + self.motion_weight * m) if informed else appearance_scores.copy()
         frame_region = (0.0, 0.0, float(g.width), float(g.height))
         maps: dict[str, ScoreMap | BoxSet] = {
             "rpn_objectness": ScoreMap(det.objectness.cpu().numpy(), frame_region, "RPN foreground probability"),
-            "proposals": BoxSet(boxes, roi, "SiamRCNN candidates, " + (
+            "proposals": BoxSet(boxes, appearance_scores, "SiamRCNN candidates, " + (
                 "similarity to the templates on the ImageNet trunk" if self.appearance == "trunk"
                 else "RoI-head scores")),
             "fused": BoxSet(boxes, fused, "candidates rescored by the motion heatmap"),
@@ -222,12 +222,12 @@ class GSTPTracker(Tracker):
             maps["motion_heatmap"] = ScoreMap(heat if heat is not None else np.zeros((MOTION_SIZE, MOTION_SIZE)),
                                               frame_region, "motion model: predicted target position")
         best = int(np.argmax(fused)) if len(fused) else -1
-        credible = best >= 0 and (roi[best] >= self.absent_threshold or
-                                  (informed and roi[best] >= self.confirmed_threshold and m[best] >= 0.5))
+        credible = best >= 0 and (appearance_scores[best] >= self.absent_threshold or
+                                  (informed and appearance_scores[best] >= self.confirmed_threshold and m[best] >= 0.5))
         if not credible:
             self.history.append(None)
             self.last_box = None
-            return TrackResult(None, 0.2 * (float(roi[best]) if best >= 0 else 0.0), maps=maps)
+            return TrackResult(None, 0.2 * (float(appearance_scores[best]) if best >= 0 else 0.0), maps=maps)
         box = self._smoothed(boxes[best])
         self.history.append(self._motion_point(box, g))
         self.last_box = box
