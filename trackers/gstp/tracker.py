@@ -49,8 +49,8 @@ Parameters: ``weights`` (folder with ``siamrcnn.pth`` and ``motion.pth``;
 default ``resources/weights/gstp``), ``motion`` (True), ``threads`` (1),
 ``long_side`` (384; larger for small targets, see ``min_target_side`` (32) and ``max_long_side``
 (1024) in :meth:`GSTPTracker.working_long_side`), ``size_lr`` (0.3: share of the chosen candidate's
-size taken each frame, the rest from the last box; 1 = none of the last box), ``appearance`` ("trunk" or "head"), ``absent_threshold`` and
-``confirmed_threshold`` (defaults per appearance, above),
+size taken each frame, the rest from the last box; 1 = none of the last box), ``appearance``
+("trunk" or "head"), ``absent_threshold`` and ``confirmed_threshold`` (defaults per appearance, above),
 ``motion_weight`` (0.5), ``candidates`` (16).
 """
 from __future__ import annotations
@@ -114,7 +114,8 @@ class GSTPTracker(Tracker):
         self.motion = load_weights(MotionHRNet(), os.path.join(folder, "motion.pth"), "motion").to(device) \
             if motion else None
         self.encoder = FrameEncoder(long_side, device)
-        self.long_side, self.min_target_side, self.max_long_side = int(long_side), float(min_target_side), int(max_long_side)
+        self.long_side, self.max_long_side = int(long_side), int(max_long_side)
+        self.min_target_side = float(min_target_side)
         self.absent_threshold = float(default_absent if absent_threshold is None else absent_threshold)
         self.confirmed_threshold = float(default_confirmed if confirmed_threshold is None else confirmed_threshold)
         self.motion_weight = float(motion_weight)
@@ -209,7 +210,8 @@ class GSTPTracker(Tracker):
             cx = np.clip(((boxes[:, 0] + boxes[:, 2] / 2) * MOTION_SIZE / g.width).astype(int), 0, MOTION_SIZE - 1)
             cy = np.clip(((boxes[:, 1] + boxes[:, 3] / 2) * MOTION_SIZE / g.height).astype(int), 0, MOTION_SIZE - 1)
             m = heat[cy, cx] / heat.max()
-        fused = appearance_scores * (1 - self.motion_weight + self.motion_weight * m) if informed else appearance_scores.copy()
+        fused = appearance_scores * (1 - self.motion_weight + self.motion_weight * m) if informed \
+            else appearance_scores.copy()
         frame_region = (0.0, 0.0, float(g.width), float(g.height))
         maps: dict[str, ScoreMap | BoxSet] = {
             "rpn_objectness": ScoreMap(det.objectness.cpu().numpy(), frame_region, "RPN foreground probability"),

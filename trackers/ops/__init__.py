@@ -17,5 +17,5 @@ from .xcorr import dw_xcorr, xcorr
 
 __all__ = ["CropTransform", "box_iou", "boxes_from_ltrb", "context_side", "crop_and_resize", "crop_square",
            "cxcywh_to_xyxy", "decode_deltas", "dw_xcorr", "encode_deltas", "gaussian_label", "iou_xywh",
-           "ltrb_distances", "nms", "roi_align", "roi_descriptors", "warp_crop", "xcorr", "xywh_to_xyxy", "xyxy_to_cxcywh",
-           "xyxy_to_xywh"]
+           "ltrb_distances", "nms", "roi_align", "roi_descriptors", "warp_crop", "xcorr", "xywh_to_xyxy",
+           "xyxy_to_cxcywh", "xyxy_to_xywh"]
