@@ -118,18 +118,18 @@ class SiamTFATracker(Tracker):
 
     # -- template -----------------------------------------------------------------------
     @torch.no_grad()
-    def _template(self, frame: np.ndarray, box: Box) -> torch.Tensor:
+    def _template(self, frame: np.ndarray, box: Box) -> tuple[torch.Tensor, torch.Tensor]:
+        """The template vector for the heads and the trunk descriptor of the box."""
         x, y, w, h = box
         t = crop_square((x + w / 2, y + h / 2), TEMPLATE_CONTEXT * math.sqrt(w * h), TEMPLATE_SIZE)
         c16 = self.trunk(backbones.normalize(warp_crop(frame, t), device=self.device))[16]
         bx, by, bw, bh = t.box_to_patch(box)
         boxes = torch.tensor([[bx, by, bx + bw, by + bh]], dtype=torch.float32, device=self.device)
-        self._last_descriptor = trunk_descriptors(c16, boxes)
-        return self.heads.template(c16, self.stage(c16), boxes)
+        return self.heads.template(c16, self.stage(c16), boxes), trunk_descriptors(c16, boxes)
 
     def _init(self, frame: np.ndarray, box: Box, mask, info: dict) -> None:
-        self.f_z = self.f_first = self._template(frame, box)
-        self.descriptors = [self._last_descriptor]
+        self.f_z, descriptor = self._template(frame, box)
+        self.f_first, self.descriptors = self.f_z, [descriptor]
         self._set_state(box)
 
     def reinit(self, frame: np.ndarray, box: Box | None = None, mask: np.ndarray | None = None,
@@ -138,9 +138,9 @@ class SiamTFATracker(Tracker):
         if not self.initialized or self.f_first is None:
             return self.init(frame, box, mask, info)
         frame, box = self._checked_target(frame, box, mask)
-        f_new = self._template(frame, box)
+        f_new, descriptor = self._template(frame, box)
         self.f_z = self.template_blend * self.f_first + (1 - self.template_blend) * f_new
-        self.descriptors = [self.descriptors[0], self._last_descriptor]
+        self.descriptors = [self.descriptors[0], descriptor]
         self._set_state(box)
 
     def _set_state(self, box: Box) -> None:
