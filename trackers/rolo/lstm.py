@@ -138,18 +138,18 @@ class RoloLSTM(nn.Module):
             # output ("hold") or on the previous output moved on by its last motion ("velocity")
             flag = location[..., 6:7]
             anchor = prev + location[..., 2:6] / OFFSET_SCALE * flag
+            # the motion input (last step's, or the window's mean for predict/filter), centre only
+            motion = location[..., 8:10] / OFFSET_SCALE
+            shift = torch.cat([motion, torch.zeros_like(motion)], -1)
             if self.carry == "filter":
                 # always anchored on the prediction (previous output + the window's mean motion), like a
                 # Kalman filter's predict step; the LSTM learns how far to move towards the detection
-                centre_velocity = location[..., 8:10] / OFFSET_SCALE
-                anchor = prev + torch.cat([centre_velocity, torch.zeros_like(centre_velocity)], -1)
+                anchor = prev + shift
             elif self.carry == "predict":
                 # offsets were taken from the prediction (see with_motion): anchor on it, or on the detection
-                centre_velocity = location[..., 8:10] / OFFSET_SCALE
-                anchor = anchor + torch.cat([centre_velocity, torch.zeros_like(centre_velocity)], -1)
+                anchor = anchor + shift
             elif self.carry == "velocity":
-                centre_motion = location[..., 8:10] / OFFSET_SCALE
-                anchor = anchor + torch.cat([centre_motion, torch.zeros_like(centre_motion)], -1) * (1 - flag)
+                anchor = anchor + shift * (1 - flag)
             # a bounded step (at most 0.1 of the frame per frame) keeps one bad output from derailing it
             out = anchor + 0.1 * torch.tanh(self.head(h))
             # centre anywhere in the frame (and a little outside), size positive
