@@ -79,6 +79,49 @@ def test_predict_carry_uses_the_window_mean_motion():
         assert float(out[0]) == pytest.approx(0.48, abs=1e-5) and float(out[1]) == pytest.approx(0.5, abs=1e-5)
 
 
+def test_fit_motion_fits_the_detections_and_freezes_in_a_gap():
+    """The coast carry's velocity: a least-squares line through the detections' centres, refitted
+    only on frames with a detection, so a gap keeps the velocity the track had."""
+    from trackers.rolo.motion import MOTION_SPAN, fit_motion
+    t = torch.arange(8, dtype=torch.float32)
+    det = torch.stack([0.2 + 0.01 * t, 0.5 - 0.005 * t, torch.full_like(t, 0.1), torch.full_like(t, 0.1)], -1)[None]
+    det[0, 3, 0] += 0.02  # one noisy detection: a residual, the slope barely moves
+    motion = fit_motion(det, torch.ones(1, 8), torch.zeros(1, 4), offset_scale=10.0)[0]
+    assert float(motion[0]) == pytest.approx(0.1, abs=0.01) and float(motion[1]) == pytest.approx(-0.05, abs=1e-4)
+    assert float(motion[2]) > 0.01 and float(motion[3]) == 0.0
+    # no detection this frame (or too few in the span): the previous motion is kept, the gap counted
+    previous = torch.tensor([[0.3, 0.0, 0.2, 0.0]])
+    gap = torch.tensor([[1.0] * 5 + [0.0] * 3])
+    held = fit_motion(det, gap, previous, offset_scale=10.0)[0]
+    torch.testing.assert_close(held, torch.tensor([0.3, 0.0, 0.2, 3 / MOTION_SPAN]))
+    sparse = torch.tensor([[0.0] * 6 + [1.0, 1.0]])
+    torch.testing.assert_close(fit_motion(det, sparse, previous, 10.0)[0, :3], previous[0, :3])
+
+
+def test_coast_carry_keeps_the_fitted_velocity_through_a_gap(monkeypatch):
+    """RoloCore with the coast carry and an untrained (zero) head: after detections of a target
+    moving 0.01 of the frame per frame, the box keeps moving at that speed with no detection."""
+    import trackers.rolo.core as core_module
+    from trackers.rolo.detector import TemplateDetector
+
+    script = []  # one (candidates, scores) per frame; empty = the detector misses (the target is hidden)
+    detector = TemplateDetector()
+    monkeypatch.setattr(detector, "template", lambda feats, box: torch.zeros(1))
+    monkeypatch.setattr(detector, "forward", lambda feats, kernel: script.pop(0))
+    monkeypatch.setattr(core_module, "candidates", lambda raw, wh, top_k: raw)
+    monkeypatch.setattr(core_module, "frame_vector", lambda feats, raw: torch.zeros(1, 256))
+    core = core_module.RoloCore(detector, RoloLSTM("coords", feature_dim=256, hidden=8, carry="coast"), step=6)
+    boxes = [np.array([0.2 + 0.01 * i, 0.5, 0.1, 0.1], np.float32) for i in range(30)]
+    core.start(torch.zeros(1, 8, 4, 4), boxes[0])
+    for i in range(1, 30):
+        visible = i < 12
+        script.append((torch.as_tensor(boxes[i])[None], torch.tensor([0.9])) if visible
+                      else (torch.zeros(0, 4), torch.zeros(0)))
+        x = float(core.update(torch.zeros(1, 8, 4, 4)).nbox[0])
+    # 18 frames without a detection: the box is where the target is (within a tenth of its width)
+    assert x == pytest.approx(float(boxes[29][0]), abs=0.01)
+
+
 def test_location_input_hides_missing_detection():
     det = torch.tensor([0.2, 0.3, 0.1, 0.1])
     prev = torch.tensor([0.7, 0.6, 0.2, 0.2])

@@ -20,7 +20,8 @@ import torch
 from .assignment import DetectionAssigner
 from .detector import TemplateDetector, candidates, frame_vector
 from .geometry import cxcywh_to_xywh, heatmap_to_box, iou
-from .lstm import RoloLSTM, location_input, paint_heatmaps
+from .lstm import OFFSET_SCALE, RoloLSTM, location_input, paint_heatmaps
+from .motion import MOTION_DIM, MOTION_SPAN, fit_motion
 
 
 @dataclass
@@ -46,6 +47,9 @@ class RoloCore:
         self._template_wh: torch.Tensor | None = None
         self._prev: np.ndarray | None = None
         self._since_detection = 0
+        # coast carry: the last MOTION_SPAN frames' assigned detections and the fitted motion
+        self._detections: deque = deque(maxlen=MOTION_SPAN)
+        self._motion = torch.zeros(1, MOTION_DIM)
 
     @torch.no_grad()
     def start(self, feats: torch.Tensor, nbox) -> None:
@@ -57,6 +61,10 @@ class RoloCore:
         self.assigner.reset(cxcywh_to_xywh(self._prev))
         self._window.clear()
         self._since_detection = 0
+        # the corrected box is the newest "detection" the velocity is fitted on
+        self._detections.clear()
+        self._detections.append((box[0], 1.0))
+        self._motion = torch.zeros(1, MOTION_DIM)
 
     @torch.no_grad()
     def update(self, feats: torch.Tensor) -> StepResult:
@@ -72,8 +80,15 @@ class RoloCore:
         det = cands[assigned] if has_det else torch.zeros(4)
         conf = float(scores[assigned]) if has_det else 0.0
         prev = torch.as_tensor(self._prev)
+        motion = None
+        if self.lstm.carry == "coast":
+            self._detections.append((det, float(has_det)))
+            dets, flags = (torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in part])[None]
+                           for part in zip(*self._detections))
+            self._motion = fit_motion(dets, flags, self._motion, OFFSET_SCALE)
+            motion = self._motion[0]
         loc = location_input(self.lstm.variant, det, torch.tensor(float(has_det)), torch.tensor(conf), prev,
-                             self.lstm.heatmap_size)
+                             self.lstm.heatmap_size, motion=motion)
         self._window.append((frame_vector(feats, raw)[0], loc, prev))
         f, l, p = (torch.stack(parts)[None] for parts in zip(*self._window))
         out = self.lstm(f, l, p)[0, -1]

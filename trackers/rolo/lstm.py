@@ -32,7 +32,7 @@ from torch import nn
 from .geometry import HEATMAP_SIZE
 
 VARIANTS = ("coords", "heatmap")
-CARRY_MODES = ("hold", "velocity", "predict", "filter")
+CARRY_MODES = ("hold", "velocity", "predict", "filter", "coast")
 # offsets between boxes are a few hundredths of the frame; scale them to O(1)
 OFFSET_SCALE = 10.0
 
@@ -59,11 +59,14 @@ def paint_heatmaps(nboxes: torch.Tensor, size: int = HEATMAP_SIZE) -> torch.Tens
 
 
 def location_input(variant: str, det: torch.Tensor, has_det: torch.Tensor, det_conf: torch.Tensor,
-                   prev: torch.Tensor, heatmap_size: int = HEATMAP_SIZE) -> torch.Tensor:
+                   prev: torch.Tensor, heatmap_size: int = HEATMAP_SIZE, motion: torch.Tensor | None = None
+                   ) -> torch.Tensor:
     """The location half of the LSTM input, for training and tracking alike.
 
     ``det``, ``prev``: ``(..., 4)`` normalised boxes (``det`` is ignored where
-    ``has_det`` is 0); ``has_det``, ``det_conf``: ``(...)``.
+    ``has_det`` is 0); ``has_det``, ``det_conf``: ``(...)``; ``motion``
+    ``(..., 4)``: the ``coast`` carry's fitted motion (:func:`motion.fit_motion`),
+    appended where the other carry modes append the motion of the previous outputs.
     """
     flag = has_det.to(det.dtype)
     conf = det_conf.to(det.dtype) * flag
@@ -71,7 +74,8 @@ def location_input(variant: str, det: torch.Tensor, has_det: torch.Tensor, det_c
         # no absolute position: with ~20 training videos the LSTM otherwise learns where
         # targets "usually" are and pulls the box there (measured: a -0.2 jump on a new clip)
         offset = (det - prev) * flag[..., None] * OFFSET_SCALE
-        return torch.cat([prev[..., 2:], offset, flag[..., None], conf[..., None]], -1)
+        parts = [prev[..., 2:], offset, flag[..., None], conf[..., None]]
+        return torch.cat(parts + ([motion] if motion is not None else []), -1)
     if variant == "heatmap":
         painted = torch.where(flag[..., None] > 0, det, prev)
         return torch.cat([paint_heatmaps(painted, heatmap_size), flag[..., None], conf[..., None]], -1)
@@ -138,7 +142,8 @@ class RoloLSTM(nn.Module):
             # output ("hold") or on the previous output moved on by its last motion ("velocity")
             flag = location[..., 6:7]
             anchor = prev + location[..., 2:6] / OFFSET_SCALE * flag
-            # the motion input (last step's, or the window's mean for predict/filter), centre only
+            # the motion input (last step's, the window's mean for predict/filter, the detections' fitted
+            # velocity for coast), centre only
             motion = location[..., 8:10] / OFFSET_SCALE
             shift = torch.cat([motion, torch.zeros_like(motion)], -1)
             if self.carry == "filter":
@@ -148,7 +153,7 @@ class RoloLSTM(nn.Module):
             elif self.carry == "predict":
                 # offsets were taken from the prediction (see with_motion): anchor on it, or on the detection
                 anchor = anchor + shift
-            elif self.carry == "velocity":
+            elif self.carry in ("velocity", "coast"):
                 anchor = anchor + shift * (1 - flag)
             # a bounded step (at most 0.1 of the frame per frame) keeps one bad output from derailing it
             out = anchor + 0.1 * torch.tanh(self.head(h))
@@ -162,8 +167,8 @@ class RoloLSTM(nn.Module):
         and, with ``innovation``, the detection's offset from ``previous + motion`` (0 without one):
         an LSTM that hedges between the detection and the previous box trails a moving target,
         one that hedges towards the predicted place does not."""
-        if self.variant != "coords":
-            return locations
+        if self.variant != "coords" or self.carry == "coast":
+            return locations  # coast: the fitted motion is already part of the location input
         motion = torch.zeros_like(prev)
         if self.carry in ("predict", "filter"):
             # the window's mean motion (prev_t - prev_0) / t, not the last step's: one frame's motion of

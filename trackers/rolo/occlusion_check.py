@@ -28,10 +28,10 @@ def goal_clip() -> LinearWallClip:
                           height=192, num_frames=48, seed=3, target_size=(32, 26), scale_amplitude=0.0)
 
 
-def gap_ious(name: str, clip: LinearWallClip) -> list[float]:
+def gap_ious(name: str, clip: LinearWallClip, **params) -> list[float]:
     """IoU with the full box at each hidden frame, tracking from the first frame's box."""
     hidden = clip.hidden_frames()
-    tracker = create(name)
+    tracker = create(name, **params)
     tracker.init(clip.frame(0), box=clip.box(0))
     out = []
     for i in range(1, hidden[-1] + 1):
@@ -44,13 +44,14 @@ def gap_ious(name: str, clip: LinearWallClip) -> list[float]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("trackers", nargs="*", default=["rolo"])
+    p.add_argument("--weights", default=None, help="ROLO weights file to check instead of the shipped one")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     clip = goal_clip()
     print(f"hidden frames: {clip.hidden_frames()}")
     met = True
     for name in args.trackers:
-        ious = gap_ious(name, clip)
+        ious = gap_ious(name, clip, **({"weights": args.weights} if args.weights else {}))
         ok = min(ious) >= GOAL_IOU
         met &= ok
         print(f"{name}: {' '.join(f'{v:.2f}' for v in ious)}  min {min(ious):.2f}  {'met' if ok else 'NOT met'}")

@@ -65,11 +65,12 @@ def parse_args(argv):
                    help="frames tracked with detections before a rollout's gap (default: the step size)")
     p.add_argument("--window-weight", type=float, default=1.0,
                    help="weight of the teacher-forced windows (noisy true previous box); 0 = rollouts only")
-    p.add_argument("--carry", default="hold", choices=("hold", "velocity", "predict", "filter"),
+    p.add_argument("--carry", default="hold", choices=("hold", "velocity", "predict", "filter", "coast"),
                    help="coords: without a detection, anchor on the previous output (hold), on it moved by "
                         "its last motion (velocity), or on it moved by the window's mean motion, with the "
                         "detection's offset taken from that prediction (predict); filter: always anchored on that "
-                        "prediction, the LSTM learns how far to follow the detection")
+                        "prediction, the LSTM learns how far to follow the detection; coast: anchored on the previous output "
+                        "moved by the velocity fitted on the last detections (motion.py)")
     p.add_argument("--innovation", action="store_true",
                    help="coords: also input the detection's offset from the previous output + its motion")
     p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")

@@ -161,6 +161,10 @@ def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, see
     """``extra_loss(model, rng)``, if given, is added to every iteration's loss (e.g. the
     closed-loop gap rollouts of :mod:`train_rollout`); ``window_weight`` 0 drops the windows
     with a noisy true previous box (teacher forcing) altogether."""
+    if carry == "coast" and variant == "coords" and window_weight > 0:
+        # the fitted motion needs the detections before the window, which a window does not have
+        raise ValueError("carry 'coast' trains on closed-loop rollouts only: use --window-weight 0 "
+                         "with --rollout-batch > 0")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = RoloLSTM(variant, feature_dim=segments[0].vectors.shape[1], hidden=128,

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from .detector import FRAME_VECTOR_DIM, RESPONSE_GRID
-from .lstm import RoloLSTM, location_input
+from .lstm import OFFSET_SCALE, RoloLSTM, location_input
+from .motion import MOTION_DIM, MOTION_SPAN, fit_motion
 from .train_lstm import Segment, augmented_window, pick_segment, stack_windows
 
 RESPONSE_DIMS = slice(FRAME_VECTOR_DIM - RESPONSE_GRID ** 2, FRAME_VECTOR_DIM)
@@ -91,8 +92,15 @@ def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int
     frames = [(feats[:, t], det[:, t], has[:, t], conf[:, t]) for t in range(length)]
     frames += [(gap_feats[:, g], torch.zeros_like(det[:, 0]), none, none) for g in range(gap_feats.shape[1])]
     window, outs, last = [], [], prev[:, 0]
+    # coast carry: the detections the velocity is fitted on, as RoloCore keeps them (the first
+    # previous box stands for the box the tracker was started from)
+    fitted, motion = [(prev[:, 0], torch.ones(batch))], torch.zeros(batch, MOTION_DIM)
     for f_t, det_t, has_t, conf_t in frames:
-        loc = location_input(model.variant, det_t, has_t, conf_t, last)
+        fit = None
+        if model.carry == "coast":
+            fitted = (fitted + [(det_t, has_t)])[-MOTION_SPAN:]
+            motion = fit = fit_motion(*(torch.stack(part, 1) for part in zip(*fitted)), motion, OFFSET_SCALE)
+        loc = location_input(model.variant, det_t, has_t, conf_t, last, motion=fit)
         window = (window + [(f_t, loc, last)])[-step:]
         f, l, p = (torch.stack(part, 1) for part in zip(*window))
         last = model(f, l, p)[:, -1]
