@@ -225,3 +225,25 @@ def test_size_damping_keeps_scale_and_aspect_near_the_last_human_box():
     t.max_scale_change = t.max_aspect_change = 1.5
     t.size = np.array([30.0, 100.0])
     assert t._damped_size(33.0, 110.0) == pytest.approx([30.9, 103.0])
+
+
+def test_refit_on_a_second_thread_is_deterministic_and_takes_effect_after_the_lag(clip):
+    """refit_lag: the online refit runs on another thread and its models replace the current ones
+    exactly `refit_lag` frames later, so two runs give the same boxes; the models do change then."""
+    def run():
+        t = trackers.create("fcot", device="cpu", augmentations=6, update_interval=4, refit_lag=2)
+        t.init(clip.frame(0), box=clip.box(0))
+        boxes, models = [], []
+        for i in range(1, 14):
+            boxes.append(t.track(clip.frame(i)).box)
+            models.append(t.online.current[0].clone())
+        return boxes, models
+
+    boxes_a, models_a = run()
+    boxes_b, models_b = run()
+    assert boxes_a == boxes_b
+    # the first refit starts on frame 4 (update_interval 4) and is applied 2 frames later, on frame 6
+    changed = [i + 1 for i in range(1, len(models_a)) if not torch.equal(models_a[i], models_a[i - 1])]
+    assert changed and changed[0] == 6, changed
+    with pytest.raises(TrackerError, match="refit_lag"):
+        trackers.create("fcot", device="cpu", refit_lag=11)

@@ -103,7 +103,20 @@ class OnlineModels:
             self.memory.add(sample)
         if not self.memory.later:
             return
-        self.latest = self._optimise(self.latest, self.update_iters)
+        self.apply(self.refit(self.snapshot()))
+
+    def snapshot(self):
+        """What a refit needs, taken now: the memory stacked and the latest models.  A refit
+        on a snapshot touches nothing shared, so it may run on another thread while tracking goes on."""
+        return self.memory.stacked(), self.latest
+
+    @torch.no_grad()
+    def refit(self, snapshot) -> tuple[torch.Tensor, ...]:
+        memory, latest = snapshot
+        return self._optimise(latest, self.update_iters, memory)
+
+    def apply(self, latest: tuple[torch.Tensor, ...]) -> None:
+        self.latest = latest
         lam = self.merge_lambda
         self.current = tuple(lam * a + (1 - lam) * b for a, b in zip(self.first_models, self.latest))
 
@@ -114,9 +127,9 @@ class OnlineModels:
         s72 = apply_filter(feats["x72"], f72[None])
         return s18, s72, self.net.fuse_maps(s18, s72)
 
-    def _optimise(self, models, iters: int):
+    def _optimise(self, models, iters: int, memory=None):
         net = self.net
-        feats, boxes, w = self.memory.stacked()
+        feats, boxes, w = memory if memory is not None else self.memory.stacked()
         f18, f72, freg = models
         lab18 = score_labels(boxes, feats["x18"].shape[-2:], 16, SIGMA_COARSE)
         lab72 = score_labels(boxes, feats["x72"].shape[-2:], 4, SIGMA_FINE_ONLINE)

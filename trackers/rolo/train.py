@@ -73,6 +73,10 @@ def parse_args(argv):
                         "moved by the velocity fitted on the last detections (motion.py)")
     p.add_argument("--innovation", action="store_true",
                    help="coords: also input the detection's offset from the previous output + its motion")
+    p.add_argument("--correction-penalty", type=float, default=0.0,
+                   help="rollouts: weight of the mean squared correction of the LSTM to its anchor")
+    p.add_argument("--blind-gaps", action="store_true",
+                   help="no visual input to the LSTM on frames without an assigned detection")
     p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")
     p.add_argument("--segments-cache", default="",
                    help="file to keep the detector's LSTM training segments in (reused when it exists)")
@@ -133,12 +137,12 @@ def main(argv=None) -> int:
     for variant, step, ship in plan:
         t0 = time.perf_counter()
         extra = rollout_term(train_segments, step, args.rollout_batch, gap_range, args.prev_noise,
-                             history=args.rollout_history) \
+                             history=args.rollout_history, correction_penalty=args.correction_penalty) \
             if variant == "coords" and args.rollout_batch > 0 else None
         lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
                           log=log, extra_loss=extra, carry=args.carry, feature_dropout=args.feature_dropout,
                           window_weight=args.window_weight if extra is not None else 1.0,
-                          innovation=args.innovation)
+                          innovation=args.innovation, blind_gaps=args.blind_gaps)
         seconds = time.perf_counter() - t0
         core = RoloCore(detector, lstm, step=step)
         ious = {n: closed_loop(core, data[n]) for n in val}
