@@ -122,6 +122,39 @@ def test_coast_carry_keeps_the_fitted_velocity_through_a_gap(monkeypatch):
     assert x == pytest.approx(float(boxes[29][0]), abs=0.01)
 
 
+def test_visual_input_options_hide_what_they_say():
+    """visual='response' ignores the pooled trunk features; blind_gaps ignores the whole frame vector
+    on frames without a detection (and only there)."""
+    from trackers.rolo.detector import FRAME_VECTOR_DIM, RESPONSE_GRID
+    torch.manual_seed(0)
+    pooled = FRAME_VECTOR_DIM - RESPONSE_GRID ** 2
+    prev = torch.full((1, 4, 4), 0.3)
+    det = torch.full((1, 4, 4), 0.32)
+    has = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    loc = location_input("coords", det, has, torch.full((1, 4), 0.8), prev)
+    feats = torch.randn(1, 4, FRAME_VECTOR_DIM)
+    other_pooled = feats.clone()
+    other_pooled[..., :pooled] = torch.randn(1, 4, pooled)
+    for visual, same in (("all", False), ("response", True)):
+        model = RoloLSTM("coords", feature_dim=FRAME_VECTOR_DIM, hidden=16, visual=visual).eval()
+        torch.nn.init.normal_(model.head.weight, std=0.5)
+        with torch.no_grad():
+            a, b = model(feats, loc, prev), model(other_pooled, loc, prev)
+        assert torch.allclose(a, b) == same, visual
+    blind = RoloLSTM("coords", feature_dim=FRAME_VECTOR_DIM, hidden=16, blind_gaps=True).eval()
+    torch.nn.init.normal_(blind.head.weight, std=0.5)
+    last_changed = feats.clone()
+    last_changed[:, -1] = torch.randn(FRAME_VECTOR_DIM)
+    first_changed = feats.clone()
+    first_changed[:, 0] = torch.randn(FRAME_VECTOR_DIM)
+    with torch.no_grad():
+        base = blind(feats, loc, prev)
+        assert torch.allclose(base, blind(last_changed, loc, prev))        # no detection on the last frame
+        assert not torch.allclose(base, blind(first_changed, loc, prev))   # a detection on the first
+    with pytest.raises(ValueError, match="visual"):
+        RoloLSTM("coords", visual="vgg")
+
+
 def test_location_input_hides_missing_detection():
     det = torch.tensor([0.2, 0.3, 0.1, 0.1])
     prev = torch.tensor([0.7, 0.6, 0.2, 0.2])

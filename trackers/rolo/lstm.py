@@ -29,10 +29,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .detector import RESPONSE_GRID
 from .geometry import HEATMAP_SIZE
 
 VARIANTS = ("coords", "heatmap")
 CARRY_MODES = ("hold", "velocity", "predict", "filter", "coast")
+VISUAL_INPUTS = ("all", "response", "none")
 # offsets between boxes are a few hundredths of the frame; scale them to O(1)
 OFFSET_SCALE = 10.0
 
@@ -92,7 +94,8 @@ class RoloLSTM(nn.Module):
 
     def __init__(self, variant: str = "coords", feature_dim: int = 256, hidden: int = 128,
                  feature_embed: int = 64, heatmap_size: int = HEATMAP_SIZE, carry: str = "hold",
-                 feature_dropout: float = 0.0, innovation: bool = False, blind_gaps: bool = False) -> None:
+                 feature_dropout: float = 0.0, innovation: bool = False, blind_gaps: bool = False,
+                 visual: str = "all") -> None:
         super().__init__()
         if carry not in CARRY_MODES:
             raise ValueError(f"unknown carry mode {carry!r}; use one of {CARRY_MODES}")
@@ -104,6 +107,19 @@ class RoloLSTM(nn.Module):
         # look-alike the detector responded to behind the wall (measured, session 5), and it carried
         # through gaps of the 48 training wall clips (mean IoU 0.46) but not of held-out ones (0.20)
         self.blind_gaps = blind_gaps
+        # visual: which part of the frame vector the LSTM sees -- "all" (pooled trunk features + the
+        # detector's response grid), "response" (the grid only) or "none".  The pooled features let
+        # the LSTM recognise a clip and recall where its target went: on the occlusion goal clip they
+        # alone pulled the box 4 px a frame behind the target, with or without a detection (session 5)
+        if visual not in VISUAL_INPUTS:
+            raise ValueError(f"unknown visual input {visual!r}; use one of {VISUAL_INPUTS}")
+        self.visual = visual
+        keep = torch.ones(feature_dim)
+        if visual == "none":
+            keep.zero_()
+        elif visual == "response":
+            keep[: feature_dim - RESPONSE_GRID ** 2] = 0
+        self.register_buffer("visual_keep", keep, persistent=False)
         # the coordinate LSTM also sees the motion of its previous outputs (the location history)
         # (and optionally the detection's offset from where that motion predicts the target)
         loc = location_dim(variant, heatmap_size) + ((8 if innovation else 4) if variant == "coords" else 0)
@@ -129,7 +145,7 @@ class RoloLSTM(nn.Module):
         return {"variant": self.variant, "feature_dim": self.feature_dim, "hidden": self.hidden,
                 "feature_embed": self.feature_embed, "heatmap_size": self.heatmap_size, "carry": self.carry,
                 "feature_dropout": self.feature_dropout, "innovation": self.innovation,
-                "blind_gaps": self.blind_gaps}
+                "blind_gaps": self.blind_gaps, "visual": self.visual}
 
     def zero_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.zeros(batch, self.hidden, device=device)
@@ -138,6 +154,7 @@ class RoloLSTM(nn.Module):
     def step(self, features: torch.Tensor, location: torch.Tensor, prev: torch.Tensor,
              state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """One time step: ``(B,F)``, ``(B,L)``, ``(B,4)`` -> output, new state."""
+        features = features * self.visual_keep
         if self.blind_gaps:
             # the location input's detection flag (both variants keep it right after the painted/offset part)
             flag_at = 6 if self.variant == "coords" else self.heatmap_size ** 2

@@ -75,6 +75,8 @@ def parse_args(argv):
                    help="coords: also input the detection's offset from the previous output + its motion")
     p.add_argument("--correction-penalty", type=float, default=0.0,
                    help="rollouts: weight of the mean squared correction of the LSTM to its anchor")
+    p.add_argument("--visual", default="all", choices=("all", "response", "none"),
+                   help="the LSTM's visual input: pooled trunk features + detector response grid, the grid only, none")
     p.add_argument("--blind-gaps", action="store_true",
                    help="no visual input to the LSTM on frames without an assigned detection")
     p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")
@@ -142,7 +144,8 @@ def main(argv=None) -> int:
         lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
                           log=log, extra_loss=extra, carry=args.carry, feature_dropout=args.feature_dropout,
                           window_weight=args.window_weight if extra is not None else 1.0,
-                          innovation=args.innovation, blind_gaps=args.blind_gaps)
+                          innovation=args.innovation, blind_gaps=args.blind_gaps,
+                          visual=args.visual)
         seconds = time.perf_counter() - t0
         core = RoloCore(detector, lstm, step=step)
         ious = {n: closed_loop(core, data[n]) for n in val}

@@ -158,7 +158,7 @@ def lstm_loss(model: RoloLSTM, out: torch.Tensor, target: torch.Tensor, mask: to
 def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, seed: int, batch: int = 32,
                lr: float = 3e-3, prev_noise: float = 0.1, log=print, extra_loss=None, carry: str = "hold",
                feature_dropout: float = 0.0, window_weight: float = 1.0, innovation: bool = False,
-               blind_gaps: bool = False) -> RoloLSTM:
+               blind_gaps: bool = False, visual: str = "all") -> RoloLSTM:
     """``extra_loss(model, rng)``, if given, is added to every iteration's loss (e.g. the
     closed-loop gap rollouts of :mod:`train_rollout`); ``window_weight`` 0 drops the windows
     with a noisy true previous box (teacher forcing) altogether."""
@@ -170,7 +170,8 @@ def train_lstm(segments: list[Segment], variant: str, step: int, steps: int, see
     rng = np.random.default_rng(seed)
     model = RoloLSTM(variant, feature_dim=segments[0].vectors.shape[1], hidden=128,
                      carry=carry if variant == "coords" else "hold", feature_dropout=feature_dropout,
-                     innovation=innovation and variant == "coords", blind_gaps=blind_gaps)
+                     innovation=innovation and variant == "coords", blind_gaps=blind_gaps,
+                     visual=visual)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, running = time.perf_counter(), 0.0
