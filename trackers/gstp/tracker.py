@@ -51,7 +51,8 @@ default ``resources/weights/gstp``), ``motion`` (True), ``threads`` (1),
 (1024) in :meth:`GSTPTracker.working_long_side`), ``size_lr`` (0.3: share of the chosen candidate's
 size taken each frame, the rest from the last box; 1 = none of the last box), ``appearance``
 ("trunk" or "head"), ``absent_threshold`` and ``confirmed_threshold`` (defaults per appearance, above),
-``motion_weight`` (0.5), ``candidates`` (16).
+``motion_weight`` (0.5), ``candidates`` (16), ``sharpness`` (None; e.g. 0.05: the appearance scores
+enter the motion rescoring as ``exp((a_i - max a) / sharpness)``, so motion only ranks near-equal looks).
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ class GSTPTracker(Tracker):
                  long_side: int = DEFAULT_LONG_SIDE, appearance: str = "trunk", absent_threshold: float | None = None,
                  confirmed_threshold: float | None = None, motion_weight: float = 0.5, candidates: int = 16,
                  min_target_side: float = 32.0, max_long_side: int = 1024, size_lr: float = 0.3,
-                 **params: Any) -> None:
+                 sharpness: float | None = None, **params: Any) -> None:
         super().__init__(device, **params)
         if appearance not in APPEARANCES:
             raise TrackerError(f"GSTP appearance must be one of {APPEARANCES}, got {appearance!r}")
@@ -119,6 +120,9 @@ class GSTPTracker(Tracker):
         self.absent_threshold = float(default_absent if absent_threshold is None else absent_threshold)
         self.confirmed_threshold = float(default_confirmed if confirmed_threshold is None else confirmed_threshold)
         self.motion_weight = float(motion_weight)
+        if sharpness is not None and not sharpness > 0:
+            raise TrackerError(f"GSTP sharpness must be > 0 (or None), got {sharpness!r}")
+        self.sharpness = None if sharpness is None else float(sharpness)
         self.candidates = int(candidates)
         self.templates: list[Template] = []
         self.descriptors: list[torch.Tensor] = []   # trunk descriptors of the templates, same order
@@ -210,8 +214,13 @@ class GSTPTracker(Tracker):
             cx = np.clip(((boxes[:, 0] + boxes[:, 2] / 2) * MOTION_SIZE / g.width).astype(int), 0, MOTION_SIZE - 1)
             cy = np.clip(((boxes[:, 1] + boxes[:, 3] / 2) * MOTION_SIZE / g.height).astype(int), 0, MOTION_SIZE - 1)
             m = heat[cy, cx] / heat.max()
-        fused = appearance_scores * (1 - self.motion_weight + self.motion_weight * m) if informed \
-            else appearance_scores.copy()
+        # sharpness: the motion model only decides between candidates that look nearly alike (a candidate
+        # sharpness below the best appearance weighs 1/e); otherwise it can back a look-alike it followed
+        # (the reported score and the `fused` map stay appearance x motion; only the choice is sharpened)
+        motion_factor = (1 - self.motion_weight + self.motion_weight * m) if informed else np.ones_like(m)
+        fused = appearance_scores * motion_factor
+        ranking = fused if self.sharpness is None or not len(fused) else \
+            np.exp((appearance_scores - appearance_scores.max()) / self.sharpness) * motion_factor
         frame_region = (0.0, 0.0, float(g.width), float(g.height))
         maps: dict[str, ScoreMap | BoxSet] = {
             "rpn_objectness": ScoreMap(det.objectness.cpu().numpy(), frame_region, "RPN foreground probability"),
@@ -223,7 +232,7 @@ class GSTPTracker(Tracker):
         if self.motion is not None:
             maps["motion_heatmap"] = ScoreMap(heat if heat is not None else np.zeros((MOTION_SIZE, MOTION_SIZE)),
                                               frame_region, "motion model: predicted target position")
-        best = int(np.argmax(fused)) if len(fused) else -1
+        best = int(np.argmax(ranking)) if len(ranking) else -1
         credible = best >= 0 and (appearance_scores[best] >= self.absent_threshold or
                                   (informed and appearance_scores[best] >= self.confirmed_threshold and m[best] >= 0.5))
         if not credible:
