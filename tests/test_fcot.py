@@ -247,3 +247,23 @@ def test_refit_on_a_second_thread_is_deterministic_and_takes_effect_after_the_la
     assert changed and changed[0] == 6, changed
     with pytest.raises(TrackerError, match="refit_lag"):
         trackers.create("fcot", device="cpu", refit_lag=11)
+
+
+def test_scale_augmentation_zooms_patch_and_box_together():
+    """scale_augment: one first-frame variant in four is zoomed, and its box label is zoomed with it
+    (a rotation keeps the box size)."""
+    from trackers.fcot.tracker import _augment, _warp_box
+    patch = np.zeros((96, 96, 3), np.uint8)
+    patch[38:58, 28:68] = 255                                  # a 40x20 white target in the middle
+    box = np.array([28, 38, 68, 58], np.float64)
+    variants = _augment(patch, 8, np.random.default_rng(0), scale_range=0.25)
+    zooms = [float(np.sqrt(abs(np.linalg.det(m[:, :2])))) for _, m in variants]
+    assert [i for i, z in enumerate(zooms) if z != 1.0] == [3, 7]       # one variant in four is zoomed
+    for (img, m), z in zip(variants, zooms):
+        x0, y0, x1, y1 = _warp_box(box, m)
+        assert (x1 - x0) == pytest.approx(40 * z, rel=1e-4) and (y1 - y0) == pytest.approx(20 * z, rel=1e-4)
+        if abs(z - 1) > 0.05:                                   # the white area really has the new size
+            ys, xs = np.nonzero(img[..., 0] > 127)
+            assert xs.max() - xs.min() + 1 == pytest.approx(40 * z, abs=2)
+    with pytest.raises(TrackerError, match="scale_augment"):
+        trackers.create("fcot", device="cpu", scale_augment=1.5)

@@ -262,3 +262,8 @@ def test_small_targets_get_a_larger_working_resolution_kept_through_corrections(
     assert tracker.encoder.long_side == enlarged        # the first template's scale stays
     tracker.init(frames[1], box=(100.0, 100.0, 120.0, 100.0))
     assert tracker.encoder.long_side == 384
+
+
+def test_sharpness_must_be_positive():
+    with pytest.raises(TrackerError, match="sharpness"):
+        trackers.create("gstp", device="cpu", sharpness=0.0)
