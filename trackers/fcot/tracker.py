@@ -23,7 +23,9 @@ tap; "head": on the trained head, as in the paper — on held-out sequences the 
 see resources/weights/fcot/PROVENANCE.md), ``fine_features`` ("head"; or "trunk": the stride-4 tap),
 ``update_iters`` (5), ``refit_lag`` (0: refit in ``track()``; n > 0: on a second thread, the new
 models used from n frames after the refit started, see ``_start_refit``; with 10: 1.4x the frame rate on an
-idle 2-core machine, but held-out AO 0.426 vs 0.487, see the FCOT provenance), ``augmentations`` (15), ``window_influence`` (0.3: weight of
+idle 2-core machine, but held-out AO 0.426 vs 0.487, see the FCOT provenance), ``augmentations`` (15),
+``scale_augment`` (0; e.g. 0.2: one first-frame variant in four zoomed within 1 +- 0.2 -- measured worse on the
+training sequences, see the provenance), ``window_influence`` (0.3: weight of
 the cosine-window motion prior when picking the peak), ``solver`` ("cg": Gauss-Newton
 with conjugate-gradient steps for the online fits; "steepest": the training recipe's
 steepest descent, which barely converges on real frames), ``size_lr`` (0.3: share of
