@@ -267,3 +267,16 @@ def test_scale_augmentation_zooms_patch_and_box_together():
             assert xs.max() - xs.min() + 1 == pytest.approx(40 * z, abs=2)
     with pytest.raises(TrackerError, match="scale_augment"):
         trackers.create("fcot", device="cpu", scale_augment=1.5)
+
+
+def test_normalized_regression_features_share_one_norm_and_still_track(clip):
+    """normalize_regression: every cell's regression features have the init crop's median norm (so a
+    target that looks less like the init frame does not get shorter side distances), and it tracks."""
+    t = trackers.create("fcot", device="cpu", augmentations=6, normalize_regression=True)
+    t.init(clip.frame(0), box=clip.box(0))
+    assert t._reg_scale is not None and t._reg_scale > 0
+    patch, _ = t._crop(clip.frame(5), t.centre, t.size)
+    norms = t._features([patch])["xreg"].norm(dim=1)
+    torch.testing.assert_close(norms, torch.full_like(norms, t._reg_scale), rtol=1e-4, atol=1e-4)
+    ious = [iou_xywh(t.track(clip.frame(i)).box, clip.box(i)) for i in range(1, len(clip))]
+    assert np.mean(ious) > 0.6, [round(v, 2) for v in ious]
