@@ -280,3 +280,13 @@ def test_normalized_regression_features_share_one_norm_and_still_track(clip):
     torch.testing.assert_close(norms, torch.full_like(norms, t._reg_scale), rtol=1e-4, atol=1e-4)
     ious = [iou_xywh(t.track(clip.frame(i)).box, clip.box(i)) for i in range(1, len(clip))]
     assert np.mean(ious) > 0.6, [round(v, 2) for v in ious]
+    # a power in between divides out that power of the norm; outside [0, 1] is refused
+    half = trackers.create("fcot", device="cpu", augmentations=3, normalize_regression=0.5)
+    half.init(clip.frame(0), box=clip.box(0))
+    raw = trackers.create("fcot", device="cpu", augmentations=3)
+    raw.init(clip.frame(0), box=clip.box(0))
+    x_raw, x_half = raw._features([patch])["xreg"], half._features([patch])["xreg"]
+    expected = x_raw * (half._reg_scale / x_raw.norm(dim=1, keepdim=True)) ** 0.5
+    torch.testing.assert_close(x_half, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(TrackerError, match="normalize_regression"):
+        trackers.create("fcot", device="cpu", normalize_regression=2.0)

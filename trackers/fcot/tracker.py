@@ -25,8 +25,9 @@ see resources/weights/fcot/PROVENANCE.md), ``fine_features`` ("head"; or "trunk"
 models used from n frames after the refit started, see ``_start_refit``; with 10: 1.4x the frame rate on an
 idle 2-core machine, but held-out AO 0.426 vs 0.487, see the FCOT provenance), ``augmentations`` (15),
 ``scale_augment`` (0; e.g. 0.2: one first-frame variant in four zoomed within 1 +- 0.2 -- measured worse on the
-training sequences, see the provenance), ``normalize_regression`` (False; True: every cell's regression
-features scaled to the init crop's median norm, see ``_features``), ``window_influence`` (0.3: weight of
+training sequences, see the provenance), ``normalize_regression`` (0; 1 or True: every cell's regression
+features scaled to the init crop's median norm, a value in between divides out that power of the norm; see
+``_features``), ``window_influence`` (0.3: weight of
 the cosine-window motion prior when picking the peak), ``solver`` ("cg": Gauss-Newton
 with conjugate-gradient steps for the online fits; "steepest": the training recipe's
 steepest descent, which barely converges on real frames), ``size_lr`` (0.3: share of
@@ -127,7 +128,7 @@ class FCOTTracker(Tracker):
                  max_aspect_change: float = 1.5, refit_interval: int | None = None,
                  sample_threshold: float | None = None, memory_capacity: int = 30, memory_decay: float = 0.0,
                  coarse_features: str = "trunk", fine_features: str = "head", refit_lag: int = 0,
-                 scale_augment: float = 0.0, normalize_regression: bool = False, **params: Any) -> None:
+                 scale_augment: float = 0.0, normalize_regression: float = 0.0, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -150,7 +151,10 @@ class FCOTTracker(Tracker):
         if not 0.0 <= float(scale_augment) < 1.0:
             raise TrackerError(f"scale_augment must be in [0, 1), got {scale_augment}")
         self.scale_augment = float(scale_augment)
-        self.normalize_regression = bool(normalize_regression)
+        # the exponent of the per-cell norm divided out (True = 1: every cell at one norm; 0: off)
+        self.normalize_regression = float(normalize_regression)
+        if not 0.0 <= self.normalize_regression <= 1.0:
+            raise TrackerError(f"normalize_regression must be in [0, 1], got {normalize_regression}")
         self._reg_scale: float | None = None   # median feature norm of the init crop (normalize_regression)
         self._refit_pool: ThreadPoolExecutor | None = None
         self._pending: list | None = None     # [future of a refit, frames until it is applied]
@@ -184,7 +188,7 @@ class FCOTTracker(Tracker):
             norm = feats["xreg"].norm(dim=1, keepdim=True).clamp(min=1e-6)
             if self._reg_scale is None:
                 self._reg_scale = float(norm[0].median())
-            feats["xreg"] = feats["xreg"] / norm * self._reg_scale
+            feats["xreg"] = feats["xreg"] * (self._reg_scale / norm) ** self.normalize_regression
         return feats
 
     def _crop(self, frame: np.ndarray, centre, size, widen: float = 1.0):
