@@ -124,3 +124,13 @@ class FCOTNet(nn.Module):
         """alpha * M18 (bilinearly upsampled to the fine grid) + beta * M72."""
         up = F.interpolate(m18, size=m72.shape[-2:], mode="bilinear", align_corners=False)
         return self.fuse[0] * up + self.fuse[1] * m72
+
+
+def normalize_regression_features(xreg: torch.Tensor, scale: float | None, power: float = 1.0):
+    """``xreg`` (N, C, H, W) with that power of each cell's norm divided out and ``scale`` (the init crop's
+    median cell norm; taken from ``xreg[0]`` when None) multiplied in -> (features, scale).  Shared by the
+    tracker (``normalize_regression``) and training (``--normalize-regression``): see FCOTTracker._features."""
+    norm = xreg.norm(dim=1, keepdim=True).clamp(min=1e-6)
+    if scale is None:
+        scale = float(norm[0].median().detach())
+    return xreg * (scale / norm) ** power, scale

@@ -54,7 +54,7 @@ from .. import backbones
 from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops.boxes import clip_to_frame
 from ..ops import crop_square, warp_crop
-from .model import REG_UNIT, TRUNK_TAPS, FCOTNet
+from .model import REG_UNIT, TRUNK_TAPS, FCOTNet, normalize_regression_features
 from .online import OnlineModels, Sample
 from .optim import apply_filter
 from .targets import boxes_from_maps
@@ -185,10 +185,8 @@ class FCOTTracker(Tracker):
             # linear filter, and on a target that no longer looks like the init frame the features' energy
             # drops, so the predicted side distances shrink with it (measured: boxes 20-45 % too small on
             # unseen targets, see the provenance)
-            norm = feats["xreg"].norm(dim=1, keepdim=True).clamp(min=1e-6)
-            if self._reg_scale is None:
-                self._reg_scale = float(norm[0].median())
-            feats["xreg"] = feats["xreg"] * (self._reg_scale / norm) ** self.normalize_regression
+            feats["xreg"], self._reg_scale = normalize_regression_features(feats["xreg"], self._reg_scale,
+                                                                           self.normalize_regression)
         return feats
 
     def _crop(self, frame: np.ndarray, centre, size, widen: float = 1.0):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import build_cache
-from .model import FCOTNet, TRUNK_TAPS
+from .model import TRUNK_TAPS, FCOTNet, normalize_regression_features
 from .optim import apply_filter, classifier_gauss_newton_cg, classifier_steps, regressor_cg, regressor_steps
 from .targets import (SIGMA_COARSE, SIGMA_FINE, boxes_from_maps, regression_targets, score_labels)
 
@@ -70,14 +70,19 @@ def giou_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 def run_episodes(net: FCOTNet, batch: list[tuple[dict, list[int]]], solver: str = "steepest",
-                 cls_weight: float = 1.0) -> dict[str, torch.Tensor]:
+                 cls_weight: float = 1.0, normalize_regression: float = 0.0) -> dict[str, torch.Tensor]:
     """Losses and diagnostics of a batch of episodes (train crops -> online models -> test crop).
 
-    Every episode has the same number of train crops (all but its last index)."""
+    Every episode has the same number of train crops (all but its last index).  ``normalize_regression``:
+    the tracker's option of that name, applied per episode (scale from the episode's first crop)."""
     taps = {s: torch.cat([seq["feats"][s][idx] for seq, idx in batch]).float() for s in TRUNK_TAPS}
     boxes = torch.cat([seq["boxes"][idx] for seq, idx in batch]).float()
     feats = net.features(taps)
     k = len(batch[0][1])
+    if normalize_regression:
+        feats["xreg"] = torch.cat([normalize_regression_features(feats["xreg"][e * k:(e + 1) * k], None,
+                                                                 normalize_regression)[0]
+                                   for e in range(len(batch))])
     h18, h72 = feats["x18"].shape[-2:], feats["x72"].shape[-2:]
     lab18 = score_labels(boxes, h18, 16, SIGMA_COARSE)
     lab72 = score_labels(boxes, h72, 4, SIGMA_FINE)
@@ -132,12 +137,13 @@ def run_episodes(net: FCOTNet, batch: list[tuple[dict, list[int]]], solver: str 
 
 @torch.no_grad()
 def validate(net: FCOTNet, seqs: list[dict], episodes: int, seed: int, train_frames: int = 2,
-             solver: str = "steepest") -> dict[str, float]:
+             solver: str = "steepest", normalize_regression: float = 0.0) -> dict[str, float]:
     rng = np.random.default_rng(seed + 1000)
     rows = []
     for i in range(episodes):
         seq = seqs[i % len(seqs)]
-        r = run_episodes(net, [(seq, sample_episode(seq, rng, train_frames))], solver)
+        r = run_episodes(net, [(seq, sample_episode(seq, rng, train_frames))], solver,
+                         normalize_regression=normalize_regression)
         rows.append({k: float(v) for k, v in r.items()})
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {
         "peak_err_px_median": float(np.median([r["peak_err"] for r in rows])),
@@ -163,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cls-weight", type=float, default=100.0,
                     help="weight of the three classification losses against the regression loss (DiMP: 100)")
     ap.add_argument("--flip", action="store_true", help="mirror cached crops at random (per crop; see data.py)")
+    ap.add_argument("--normalize-regression", type=float, default=0.0,
+                    help="train with the tracker's normalize_regression (power of the cell norm divided out)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -179,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     net = FCOTNet()
     if args.init_weights:
         net.load_state_dict(torch.load(args.init_weights, map_location="cpu", weights_only=True), strict=True)
-    before = validate(net, val, args.val_episodes, args.seed, args.train_frames, args.solver)
+    before = validate(net, val, args.val_episodes, args.seed, args.train_frames, args.solver,
+                      args.normalize_regression)
     print("val before training:", json.dumps({k: round(v, 4) for k, v in before.items()}), flush=True)
     # --scalar-lr-mult > 1 gives the online-optimiser scalars (lambda, step scales, fusion) a higher rate:
     # a few hundred steps at the network's rate leave them near where they started
@@ -197,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.batch):
             seq = train[int(rng.choice(len(train), p=weights))]
             batch.append((seq, sample_episode(seq, rng, args.train_frames)))
-        out = run_episodes(net, batch, args.solver, args.cls_weight)
+        out = run_episodes(net, batch, args.solver, args.cls_weight, args.normalize_regression)
         opt.zero_grad()
         out["total"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -208,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"cls72 {out['cls72'].item():.4f} fused {out['fused'].item():.4f} reg {out['reg'].item():.4f} "
                   f"iou {out['iou']:.3f} peak_err {out['peak_err']:.1f}px", flush=True)
     net.eval()
-    after = validate(net, val, args.val_episodes, args.seed, args.train_frames, args.solver)
+    after = validate(net, val, args.val_episodes, args.seed, args.train_frames, args.solver,
+                     args.normalize_regression)
     print("val after training:", json.dumps({k: round(v, 4) for k, v in after.items()}), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.save(net.state_dict(), args.out)
