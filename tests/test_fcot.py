@@ -180,6 +180,12 @@ def test_training_episode_backpropagates_through_the_online_fit(solver):
     out["total"].backward()
     assert net.head18[0][0].weight.grad.abs().sum() > 0
     assert net.log_cls_lambda.grad is not None and net.log_cls_lambda.grad.abs().sum() > 0
+    # the same episode with the tracker's normalised regression features: a different, finite regression loss
+    net.zero_grad()
+    normed = run_episodes(net, [(seq, [0, 1, 2, 3])], solver, cls_weight=100.0, normalize_regression=1.0)
+    assert torch.isfinite(normed["total"]) and not torch.isclose(normed["reg"], out["reg"])
+    normed["total"].backward()
+    assert net.head_reg[0][0].weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("coarse,fine", [("head", "head"), ("trunk", "trunk")])
