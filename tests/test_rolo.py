@@ -258,3 +258,26 @@ def test_wall_clip_hides_a_target_that_keeps_moving():
     train = training_wall_clip(3)
     assert all(train.truth(i) is not None for i in range(len(train)))
     assert 3 <= len(train.hidden_frames()) <= 30
+
+
+def test_rollout_correction_penalty_adds_the_mean_squared_correction():
+    """--correction-penalty: the rollout loss grows by exactly the penalty times the mean squared
+    correction the LSTM made to its anchors over the rollout."""
+    from trackers.rolo.train_lstm import Segment
+    from trackers.rolo.train_rollout import rollout_loss, rollout_outputs, sample_rollouts
+    n = 40
+    gt = np.stack([np.linspace(0.2, 0.6, n), np.full(n, 0.5), np.full(n, 0.1), np.full(n, 0.1)], 1)
+    det = gt.copy()
+    det[20:28] = np.nan
+    seg = Segment(torch.rand(n, 256, generator=torch.Generator().manual_seed(0)), gt, det,
+                  np.where(np.isfinite(det).all(1), 0.8, 0.0), np.full((n, 4), np.nan))
+    rollouts = sample_rollouts([seg], np.random.default_rng(0), batch=3, step=6, gap_range=(3, 5))
+    torch.manual_seed(0)
+    model = RoloLSTM("coords", feature_dim=256, hidden=16, carry="coast")
+    torch.nn.init.normal_(model.head.weight, std=0.5)
+    with torch.no_grad():
+        *_, corrections = rollout_outputs(model, rollouts[0], rollouts[1], 6)
+        plain = rollout_loss(model, 6, *rollouts)
+        penalised = rollout_loss(model, 6, *rollouts, correction_penalty=2.0)
+    assert corrections.shape == (3, 6 + rollouts[1].shape[1], 4) and float(corrections.abs().sum()) > 0
+    torch.testing.assert_close(penalised - plain, 2.0 * (corrections ** 2).sum(-1).mean())

@@ -79,13 +79,15 @@ def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: in
     return stack_windows(history, step), torch.stack(gap_feats), torch.stack(gap_gt), torch.stack(gap_mask)
 
 
-def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Track the history frames and then the gap exactly as :class:`core.RoloCore` does: every frame
     re-runs the LSTM over the last ``step`` frames and its output is the next frame's previous box.
 
     Only the first previous box is given (the noisy true box before the history); the history
     frames have their (augmented) detections, the gap frames none.  Returns the outputs over the
-    history ``(B, H, 4)`` and over the gap ``(B, G, 4)``."""
+    history ``(B, H, 4)`` and over the gap ``(B, G, 4)``, and every frame's correction of the LSTM to
+    its anchor ``(B, H + G, 4)``."""
     feats, prev, _, _, det, has, conf = history
     length, batch = feats.shape[1], feats.shape[0]
     none = torch.zeros(batch)
@@ -105,10 +107,9 @@ def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int
         f, l, p = (torch.stack(part, 1) for part in zip(*window))
         last = model(f, l, p)[:, -1]
         outs.append(last)
-        corrections.append(getattr(model, "last_correction", torch.zeros_like(last)))
+        corrections.append(model.last_correction)
     outs = torch.stack(outs, 1)
-    model.rollout_corrections = torch.stack(corrections, 1)
-    return outs[:, :length], outs[:, length:]
+    return outs[:, :length], outs[:, length:], torch.stack(corrections, 1)
 
 
 def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, gap_gt: torch.Tensor,
@@ -124,13 +125,13 @@ def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, g
     which the LSTM overrides only where that pays on many clips.  Without it, the LSTM fitted
     to 48 wall clips carried through their gaps (mean IoU 0.53) and not through held-out ones
     (0.19), trailing exact detections by 20-25 px on the occlusion goal clip (session 5)."""
-    history_out, gap_out = rollout_outputs(model, history, gap_feats, step)
+    history_out, gap_out, corrections = rollout_outputs(model, history, gap_feats, step)
     out = torch.cat([history_out, gap_out], 1)
     err = ((out - torch.cat([history[2], gap_gt], 1)) ** 2).sum(-1)
     weight = torch.cat([history[3], gap_mask], 1).float()
     loss = (err * weight).sum() / weight.sum().clamp(min=1)
     if correction_penalty > 0:
-        loss = loss + correction_penalty * (model.rollout_corrections ** 2).sum(-1).mean()
+        loss = loss + correction_penalty * (corrections ** 2).sum(-1).mean()
     return loss
 
 
