@@ -44,13 +44,9 @@ class DetectionAssigner:
             raise RuntimeError("DetectionAssigner.reset(box) must be called first")
         return self._first_box
 
-    def assign(self, boxes: np.ndarray, reference=None) -> tuple[int | None, float]:
-        """Index of the assigned detection (or ``None``) and its IoU with the reference.
-
-        ``reference`` overrides the history mean (e.g. to gate around the
-        tracker's own prediction after a long occlusion); a validated
-        detection is appended to the history either way.
-        """
+    def match(self, boxes: np.ndarray, reference=None) -> tuple[int | None, float]:
+        """Index of the best candidate (or ``None`` below ``iou_min``) and its IoU with the reference,
+        without recording it: the caller may still refuse it (:mod:`gate`) before :meth:`validate`."""
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return None, 0.0
@@ -59,5 +55,20 @@ class DetectionAssigner:
         best = int(np.argmax(overlaps))  # argmin of the IoU distance 1 - IoU
         if overlaps[best] < self.iou_min:
             return None, float(overlaps[best])
-        self._history.append(boxes[best])
         return best, float(overlaps[best])
+
+    def validate(self, box) -> None:
+        """Record a used detection in the short-term history."""
+        self._history.append(np.asarray(box, np.float64).reshape(4))
+
+    def assign(self, boxes: np.ndarray, reference=None) -> tuple[int | None, float]:
+        """Index of the assigned detection (or ``None``) and its IoU with the reference.
+
+        ``reference`` overrides the history mean (e.g. to gate around the
+        tracker's own prediction after a long occlusion); a validated
+        detection is appended to the history either way.
+        """
+        best, overlap = self.match(boxes, reference)
+        if best is not None:
+            self.validate(np.asarray(boxes, np.float64).reshape(-1, 4)[best])
+        return best, overlap

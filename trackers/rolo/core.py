@@ -19,6 +19,7 @@ import torch
 
 from .assignment import DetectionAssigner
 from .detector import TemplateDetector, candidates, frame_vector
+from .gate import ConfidenceGate
 from .geometry import cxcywh_to_xywh, heatmap_to_box, iou
 from .lstm import OFFSET_SCALE, RoloLSTM, location_input, paint_heatmaps
 from .motion import MOTION_DIM, MOTION_SPAN, fit_motion
@@ -36,12 +37,14 @@ class StepResult:
 
 class RoloCore:
     def __init__(self, detector: TemplateDetector, lstm: RoloLSTM, step: int = 6, iou_min: float = 0.3,
-                 history: int = 3, top_k: int = 8) -> None:
+                 history: int = 3, top_k: int = 8, gate: float = 0.0) -> None:
         if step < 1:
             raise ValueError(f"step size must be >= 1, got {step}")
         self.detector, self.lstm = detector.eval(), lstm.eval()
         self.step, self.top_k, self.history = step, top_k, history
         self.assigner = DetectionAssigner(iou_min=iou_min, history=history)
+        # gate > 0: a detection much weaker than the recent ones (a target half behind an occluder) is a miss
+        self.gate = ConfidenceGate(gate)
         self._window: deque = deque(maxlen=step)
         self._kernel: torch.Tensor | None = None
         self._template_wh: torch.Tensor | None = None
@@ -59,6 +62,7 @@ class RoloCore:
         self._template_wh = box[:, 2:]
         self._prev = np.asarray(nbox, np.float32)
         self.assigner.reset(cxcywh_to_xywh(self._prev))
+        self.gate.reset()
         self._window.clear()
         self._since_detection = 0
         # the corrected box is the newest "detection" the velocity is fitted on
@@ -75,7 +79,12 @@ class RoloCore:
         cands, scores = candidates(raw, self._template_wh, top_k=self.top_k)
         # after a gap longer than the history, the LSTM's own prediction is the better reference
         reference = cxcywh_to_xywh(self._prev) if self._since_detection > self.history else None
-        assigned, _ = self.assigner.assign(cxcywh_to_xywh(cands.numpy()), reference=reference)
+        boxes = cxcywh_to_xywh(cands.numpy())
+        assigned, _ = self.assigner.match(boxes, reference=reference)
+        if not self.gate.update(None if assigned is None else float(scores[assigned])):
+            assigned = None
+        if assigned is not None:
+            self.assigner.validate(boxes[assigned])
         has_det = assigned is not None
         det = cands[assigned] if has_det else torch.zeros(4)
         conf = float(scores[assigned]) if has_det else 0.0

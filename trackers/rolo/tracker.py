@@ -16,6 +16,9 @@ Score: coordinate variant -- IoU(LSTM box, assigned detection) x sqrt(detection
 confidence), i.e. high when the LSTM and the detector agree; heatmap variant --
 peak x share of the map's mass in the box's blob.  While the detector misses
 (occlusion) the LSTM carries the box and the score fades by 0.85 per frame.
+With ``gate`` > 0 (the weights store the value they were trained with) a
+detection much weaker than the track's recent ones counts as a miss
+(``trackers/rolo/gate.py``: a target half behind an occluder).
 ``reinit`` (a correction) takes a new template from the corrected frame and
 clears the LSTM window and the assignment history.
 """
@@ -33,7 +36,8 @@ from .weights import default_path, load_weights
 
 class RoloTracker(Tracker):
     def __init__(self, device: str = "cpu", variant: str = "coords", weights: str | None = None,
-                 step: int | None = None, iou_min: float = 0.3, top_k: int = 8, **params) -> None:
+                 step: int | None = None, iou_min: float = 0.3, top_k: int = 8, gate: float | None = None,
+                 **params) -> None:
         super().__init__(device=device, **params)
         # the LSTM and the detector head are tiny; run them (and the trunk) on the CPU unless asked
         detector, lstm, config = load_weights(weights or default_path(variant), device=device)
@@ -41,7 +45,9 @@ class RoloTracker(Tracker):
             raise TrackerError(f"{weights}: holds the {lstm.variant!r} variant, not {variant!r}")
         self.encoder = FrameEncoder(config["long_side"], device=device)
         self.step = int(step or config["step"])
-        self.core = RoloCore(detector, lstm, step=self.step, iou_min=iou_min, top_k=top_k)
+        # the confidence gate the LSTM was trained with (trackers/rolo/gate.py), unless overridden
+        self.gate = float(config.get("gate", 0.0) if gate is None else gate)
+        self.core = RoloCore(detector, lstm, step=self.step, iou_min=iou_min, top_k=top_k, gate=self.gate)
         self.variant = variant
 
     def _init(self, frame: np.ndarray, box, mask, info) -> None:

@@ -17,16 +17,19 @@ Weights: ``rolo_<variant>.pt`` = ``{"config", "detector", "lstm"}`` state dicts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 
+import numpy as np
 import torch
 
 from ..eval.dataset import sequence_names
 from . import cache
 from .core import RoloCore
+from .gate import gate_sequence
 from .train_detector import detection_quality, run_detector, train_detector
 from .train_lstm import closed_loop, gap_carry, load_or_prepare_segments, summarize, train_lstm
 from .train_rollout import rollout_term
@@ -82,6 +85,9 @@ def parse_args(argv):
     p.add_argument("--feature-dropout", type=float, default=0.0, help="dropout on the LSTM's visual input")
     p.add_argument("--segments-cache", default="",
                    help="file to keep the detector's LSTM training segments in (reused when it exists)")
+    p.add_argument("--gate", type=float, default=0.0,
+                   help="confidence gate ratio (trackers/rolo/gate.py) applied to the training detections and "
+                        "stored with the weights as the tracker's default; 0 = off")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
 
@@ -129,6 +135,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     train_segments = load_or_prepare_segments(args.segments_cache, detector, {n: data[n] for n in train_names})
     log(f"{len(train_segments)} LSTM training segments ({time.perf_counter() - t0:.0f}s)")
+    if args.gate > 0:
+        before = sum(np.isfinite(s.det).all(1).sum() for s in train_segments)
+        # the gaps the gate makes are the tracker's gaps: train the LSTM on them
+        train_segments = [dataclasses.replace(s, det=gate_sequence(s.det, s.conf, args.gate)) for s in train_segments]
+        kept = sum(np.isfinite(s.det).all(1).sum() for s in train_segments)
+        log(f"confidence gate {args.gate}: {kept} of {before} assigned detections kept")
     gap_range = tuple(int(g) for g in args.rollout_gap.split(","))
 
     report["runs"] = []
@@ -147,7 +159,7 @@ def main(argv=None) -> int:
                           innovation=args.innovation, blind_gaps=args.blind_gaps,
                           visual=args.visual)
         seconds = time.perf_counter() - t0
-        core = RoloCore(detector, lstm, step=step)
+        core = RoloCore(detector, lstm, step=step, gate=args.gate)
         ious = {n: closed_loop(core, data[n]) for n in val}
         summary = {"variant": variant, "step": step, "train_seconds": round(seconds), **summarize(ious)}
         if val_walls:
@@ -157,7 +169,7 @@ def main(argv=None) -> int:
         log(f"validation {variant} step {step}: {json.dumps(summary)}")
         if ship:
             path = os.path.join(args.out, f"rolo_{variant}.pt")
-            save_weights(path, detector, lstm, step=step, long_side=args.long_side)
+            save_weights(path, detector, lstm, step=step, long_side=args.long_side, gate=args.gate)
             log(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
     with open(os.path.join(args.out, "train_report.json"), "w") as f:
         json.dump(report, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))

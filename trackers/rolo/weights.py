@@ -23,10 +23,11 @@ def default_path(variant: str) -> str:
     return os.path.join(WEIGHTS_DIR, f"rolo_{variant}.pt")
 
 
-def save_weights(path: str, detector: TemplateDetector, lstm: RoloLSTM, step: int, long_side: int) -> None:
+def save_weights(path: str, detector: TemplateDetector, lstm: RoloLSTM, step: int, long_side: int,
+                 gate: float = 0.0) -> None:
     state = {
         "config": {"format": FORMAT, "detector": detector.config(), "lstm": lstm.config(),
-                   "step": int(step), "long_side": int(long_side)},
+                   "step": int(step), "long_side": int(long_side), "gate": float(gate)},
         "detector": {k: v.detach().clone() for k, v in detector.state_dict().items()},
         "lstm": {k: v.detach().clone() for k, v in lstm.state_dict().items()},
     }
