@@ -344,3 +344,27 @@ def test_rollout_correction_penalty_adds_the_mean_squared_correction():
         penalised = rollout_loss(model, 6, *rollouts, correction_penalty=2.0)
     assert corrections.shape == (3, 6 + rollouts[1].shape[1], 4) and float(corrections.abs().sum()) > 0
     torch.testing.assert_close(penalised - plain, 2.0 * (corrections ** 2).sum(-1).mean())
+
+
+def test_mirrored_segment_moves_boxes_and_response_grid_together():
+    from trackers.rolo.detector import FRAME_VECTOR_DIM, RESPONSE_GRID
+    from trackers.rolo.train_lstm import Segment, mirror_segment, with_mirrors
+
+    vectors = torch.zeros(2, FRAME_VECTOR_DIM)
+    vectors[:, :5] = 1.0                                   # pooled trunk features: kept
+    grid_start = FRAME_VECTOR_DIM - RESPONSE_GRID ** 2
+    vectors[:, grid_start + 2 * RESPONSE_GRID + 1] = 1.0   # response peak at row 2, column 1
+    box = np.array([[0.2, 0.3, 0.1, 0.2], [np.nan] * 4])
+    seg = Segment(vectors, box, box.copy(), np.array([0.9, 0.0]), box.copy())
+    mx = mirror_segment(seg, "x")
+    np.testing.assert_allclose(mx.gt[0], [0.8, 0.3, 0.1, 0.2])
+    assert np.isnan(mx.det[1]).all()
+    peak = int(mx.vectors[0, grid_start:].argmax())
+    assert divmod(peak, RESPONSE_GRID) == (2, RESPONSE_GRID - 2)
+    assert torch.equal(mx.vectors[:, :5], vectors[:, :5])
+    my = mirror_segment(seg, "y")
+    assert divmod(int(my.vectors[0, grid_start:].argmax()), RESPONSE_GRID) == (RESPONSE_GRID - 3, 1)
+    np.testing.assert_allclose(my.gt[0], [0.2, 0.7, 0.1, 0.2])
+    twice = mirror_segment(mx, "x")
+    assert torch.equal(twice.vectors, seg.vectors) and np.allclose(twice.gt[0], seg.gt[0])
+    assert len(with_mirrors([seg], "xy")) == 4 and len(with_mirrors([seg], "")) == 1

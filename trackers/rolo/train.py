@@ -31,7 +31,7 @@ from . import cache
 from .core import RoloCore
 from .gate import gate_sequence
 from .train_detector import detection_quality, run_detector, train_detector
-from .train_lstm import closed_loop, gap_carry, load_or_prepare_segments, summarize, train_lstm
+from .train_lstm import closed_loop, gap_carry, load_or_prepare_segments, summarize, train_lstm, with_mirrors
 from .train_rollout import rollout_term
 from .weights import load_detector, save_weights
 
@@ -88,6 +88,8 @@ def parse_args(argv):
     p.add_argument("--gate", type=float, default=0.0,
                    help="confidence gate ratio (trackers/rolo/gate.py) applied to the training detections and "
                         "stored with the weights as the tracker's default; 0 = off")
+    p.add_argument("--mirror", default="", choices=("", "x", "y", "xy"),
+                   help="also train on every segment mirrored along these axes (train_lstm.mirror_segment)")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
 
@@ -141,6 +143,9 @@ def main(argv=None) -> int:
         train_segments = [dataclasses.replace(s, det=gate_sequence(s.det, s.conf, args.gate)) for s in train_segments]
         kept = sum(np.isfinite(s.det).all(1).sum() for s in train_segments)
         log(f"confidence gate {args.gate}: {kept} of {before} assigned detections kept")
+    if args.mirror:
+        train_segments = with_mirrors(train_segments, args.mirror)
+        log(f"mirrored along {args.mirror}: {len(train_segments)} segments")
     gap_range = tuple(int(g) for g in args.rollout_gap.split(","))
 
     report["runs"] = []

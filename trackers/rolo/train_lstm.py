@@ -27,7 +27,7 @@ import torch
 
 from .cache import fused
 from .core import RoloCore
-from .detector import TemplateDetector
+from .detector import FRAME_VECTOR_DIM, RESPONSE_GRID, TemplateDetector
 from .geometry import cxcywh_to_xywh, iou_matrix
 from .lstm import RoloLSTM, location_input, paint_heatmaps
 from .train_detector import run_detector
@@ -77,6 +77,38 @@ def prepare_segments(detector: TemplateDetector, data: dict, iou_min: float = 0.
                 alt[t] = boxes[t][others[0]]
         segments.append(Segment(vectors, gt, det, conf, alt))
     return segments
+
+
+def mirror_segment(seg: Segment, axis: str) -> Segment:
+    """The segment as if its frames were mirrored along ``axis`` ("x": left-right, "y": up-down).
+
+    Boxes are mirrored exactly and so is the detector's response grid (the spatial part of the frame
+    vector); the pooled trunk features are kept, as global average pooling hardly changes under a
+    mirror.  Why: trained on one direction per look, the LSTM learned a clip's direction from its
+    pooled features -- on the occlusion goal clip it pulled the box 7-10 px a frame *against* the
+    motion, exact detections or not (session 6).  With every segment also seen mirrored, the pooled
+    features no longer tell which way a target goes."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"mirror axis must be 'x' or 'y', got {axis!r}")
+    coord = 0 if axis == "x" else 1
+
+    def flip(boxes: np.ndarray) -> np.ndarray:
+        out = boxes.copy()
+        out[:, coord] = 1.0 - out[:, coord]  # nan stays nan
+        return out
+
+    vectors = seg.vectors.clone()
+    grid = vectors[:, FRAME_VECTOR_DIM - RESPONSE_GRID ** 2:].reshape(-1, RESPONSE_GRID, RESPONSE_GRID)
+    vectors[:, FRAME_VECTOR_DIM - RESPONSE_GRID ** 2:] = grid.flip(-1 if axis == "x" else -2).flatten(1)
+    return Segment(vectors, flip(seg.gt), flip(seg.det), seg.conf.copy(), flip(seg.alt))
+
+
+def with_mirrors(segments: list[Segment], axes: str) -> list[Segment]:
+    """``segments`` plus their mirrors along each axis in ``axes`` ("", "x", "y" or "xy": then also both)."""
+    out = list(segments)
+    for axis in axes:
+        out += [mirror_segment(seg, axis) for seg in out]
+    return out
 
 
 def augmented_window(seg: Segment, s: int, length: int, rng: np.random.Generator, max_burst: int,
