@@ -368,3 +368,21 @@ def test_mirrored_segment_moves_boxes_and_response_grid_together():
     twice = mirror_segment(mx, "x")
     assert torch.equal(twice.vectors, seg.vectors) and np.allclose(twice.gt[0], seg.gt[0])
     assert len(with_mirrors([seg], "xy")) == 4 and len(with_mirrors([seg], "")) == 1
+
+
+def test_injected_wrong_detections_are_ones_the_assigner_would_take():
+    """Training's wrong-detection augmentation only uses a distractor that overlaps the previous true
+    box by IoU 0.3, as the assigner would; a far one would never reach the tracker's velocity fit."""
+    from trackers.rolo.train_lstm import Segment, augmented_window
+
+    n = 400
+    gt = np.tile([0.3, 0.5, 0.1, 0.1], (n, 1))
+    near, far = np.array([0.33, 0.5, 0.1, 0.1]), np.array([0.8, 0.5, 0.1, 0.1])
+    for alt, expect_wrong in ((far, False), (near, True)):
+        seg = Segment(torch.zeros(n, 8), gt, gt.copy(), np.full(n, 0.9), np.tile(alt, (n, 1)))
+        rng = np.random.default_rng(0)
+        seen = np.concatenate([augmented_window(seg, s, 12, rng, max_burst=2, prev_noise=0.0)["det"][:, 0].numpy()
+                               for s in range(1, n - 12, 12)])
+        # box noise moves a detection by a few thousandths; a wrong one sits at the distractor
+        wrong = np.abs(seen - alt[0]) < 0.01
+        assert wrong.any() == expect_wrong
