@@ -386,3 +386,16 @@ def test_injected_wrong_detections_are_ones_the_assigner_would_take():
         # box noise moves a detection by a few thousandths; a wrong one sits at the distractor
         wrong = np.abs(seen - alt[0]) < 0.01
         assert wrong.any() == expect_wrong
+
+
+def test_scaled_rollout_error_is_in_box_sizes_and_capped():
+    from trackers.rolo.train_rollout import SCALED_ERROR_CAP, frame_errors
+
+    target = torch.tensor([[0.5, 0.5, 0.1, 0.2], [0.5, 0.5, 0.4, 0.4]])
+    out = target.clone()
+    out[:, 0] += 0.1                       # one box width off for the first, a quarter for the second
+    torch.testing.assert_close(frame_errors(out, target, scaled=True), torch.tensor([1.0, 0.0625]))
+    torch.testing.assert_close(frame_errors(out, target, scaled=False), torch.tensor([0.01, 0.01]))
+    lost = target.clone()
+    lost[:, 1] += 0.9
+    assert torch.all(frame_errors(lost, target, scaled=True) == SCALED_ERROR_CAP)
