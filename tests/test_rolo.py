@@ -346,6 +346,31 @@ def test_rollout_correction_penalty_adds_the_mean_squared_correction():
     torch.testing.assert_close(penalised - plain, 2.0 * (corrections ** 2).sum(-1).mean())
 
 
+def test_rollouts_without_simulated_gaps_keep_the_real_detections():
+    """--real-gaps-only: the gap frames of a rollout carry the detections the detector really made
+    (none inside a real miss); by default every gap frame is without one."""
+    from trackers.rolo.train_lstm import Segment
+    from trackers.rolo.train_rollout import sample_rollouts
+    n = 60
+    gt = np.stack([np.linspace(0.2, 0.6, n), np.full(n, 0.5), np.full(n, 0.1), np.full(n, 0.1)], 1)
+    det = gt.copy()
+    det[30:36] = np.nan  # a real miss
+    seg = Segment(torch.zeros(n, 256), gt, det, np.where(np.isfinite(det).all(1), 0.8, 0.0),
+                  np.full((n, 4), np.nan))
+    for simulated in (True, False):
+        *_, (gap_det, gap_has, gap_conf) = sample_rollouts([seg], np.random.default_rng(1), batch=16, step=6,
+                                                           gap_range=(8, 8), simulated_gaps=simulated)
+        if simulated:
+            assert float(gap_has.sum()) == 0
+        else:
+            # every gap frame outside the real miss has its detection, exactly where the segment has it
+            seen = gap_has > 0
+            assert 0 < float(seen.float().mean()) < 1
+            xs = gap_det[..., 0][seen].numpy()
+            assert np.all(np.min(np.abs(xs[:, None] - gt[np.isfinite(det).all(1), 0][None]), 1) < 1e-6)
+            assert torch.all(gap_conf[seen] == 0.8) and torch.all(gap_conf[~seen] == 0)
+
+
 def test_mirrored_segment_moves_boxes_and_response_grid_together():
     from trackers.rolo.detector import FRAME_VECTOR_DIM, RESPONSE_GRID
     from trackers.rolo.train_lstm import Segment, mirror_segment, with_mirrors

@@ -91,6 +91,9 @@ def parse_args(argv):
     p.add_argument("--rollout-loss", default="mse", choices=("mse", "scaled"),
                    help="rollout error in frame units (Eq. 4) or in units of the true box size, capped "
                         "(train_rollout.rollout_loss)")
+    p.add_argument("--real-gaps-only", action="store_true",
+                   help="rollouts keep the detections the detector made: no gaps simulated on visible targets "
+                        "(train_rollout.sample_rollouts)")
     p.add_argument("--mirror", default="", choices=("", "x", "y", "xy"),
                    help="also train on every segment mirrored along these axes (train_lstm.mirror_segment)")
     p.add_argument("--threads", type=int, default=1)
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         extra = rollout_term(train_segments, step, args.rollout_batch, gap_range, args.prev_noise,
                              history=args.rollout_history, correction_penalty=args.correction_penalty,
-                             scaled=args.rollout_loss == "scaled") \
+                             scaled=args.rollout_loss == "scaled", simulated_gaps=not args.real_gaps_only) \
             if variant == "coords" and args.rollout_batch > 0 else None
         lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
                           log=log, extra_loss=extra, carry=args.carry, feature_dropout=args.feature_dropout,

@@ -53,12 +53,19 @@ def _real_gaps(seg: Segment, min_length: int = 3) -> list[tuple[int, int]]:
 
 
 def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: int, step: int,
-                    gap_range: tuple[int, int] = (5, 15), prev_noise: float = 0.1):
+                    gap_range: tuple[int, int] = (5, 15), prev_noise: float = 0.1, simulated_gaps: bool = True):
     """History (``step`` frames with detections, as :func:`train_lstm.stack_windows`), the gap's
-    frame vectors ``(B, G, F)``, true boxes ``(B, G, 4)`` and mask ``(B, G)``.  ``step`` here is
-    the length of the tracked history before the gap, not the LSTM's window."""
+    frame vectors ``(B, G, F)``, true boxes ``(B, G, 4)`` and mask ``(B, G)``, and the gap's
+    detections ``(det (B, G, 4), has (B, G), conf (B, G))``.  ``step`` here is the length of the
+    tracked history before the gap, not the LSTM's window.
+
+    ``simulated_gaps`` False: the "gap" frames keep the detections the detector really made, so the
+    LSTM carries a track only where the detector really missed (a wall, a real occlusion) and never
+    through frames where the target was in plain view.  Why: on the real sequences' simulated gaps
+    standing still beats extrapolating the fitted velocity (session 6, measured), which taught the
+    LSTM to damp the motion behind a wall too."""
     gap = int(rng.integers(gap_range[0], gap_range[1] + 1))
-    history, gap_feats, gap_gt, gap_mask = [], [], [], []
+    history, gap_feats, gap_gt, gap_mask, gap_dets = [], [], [], [], []
     for _ in range(batch):
         seg = pick_segment(segments, rng)
         n = len(seg.gt)
@@ -71,30 +78,40 @@ def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: in
         history.append(augmented_window(seg, s, step, rng, max_burst=2, prev_noise=prev_noise))
         idx = np.clip(np.arange(s + step, s + step + gap), 0, n - 1)
         feats = seg.vectors[idx].clone()
-        if rng.random() < 0.5:
+        if simulated_gaps and rng.random() < 0.5:  # as when the target is hidden (real gaps are)
             feats[:, RESPONSE_DIMS] = 0.0
         gt = seg.gt[idx]
         valid = np.isfinite(gt).all(1) & (np.arange(s + step, s + step + gap) < n)
         gap_feats.append(feats)
         gap_gt.append(torch.from_numpy(np.nan_to_num(gt)).float())
         gap_mask.append(torch.from_numpy(valid))
-    return stack_windows(history, step), torch.stack(gap_feats), torch.stack(gap_gt), torch.stack(gap_mask)
+        det = seg.det[idx] if not simulated_gaps else np.full((gap, 4), np.nan)
+        has = np.isfinite(det).all(1) & (np.arange(s + step, s + step + gap) < n)
+        gap_dets.append((torch.from_numpy(np.where(has[:, None], det, 0.0)).float(),
+                         torch.from_numpy(has.astype(np.float32)),
+                         torch.from_numpy((seg.conf[idx] * has).astype(np.float32))))
+    dets = tuple(torch.stack(part) for part in zip(*gap_dets))
+    return stack_windows(history, step), torch.stack(gap_feats), torch.stack(gap_gt), torch.stack(gap_mask), dets
 
 
-def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int
+def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int, gap_dets=None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Track the history frames and then the gap exactly as :class:`core.RoloCore` does: every frame
     re-runs the LSTM over the last ``step`` frames and its output is the next frame's previous box.
 
     Only the first previous box is given (the noisy true box before the history); the history
-    frames have their (augmented) detections, the gap frames none.  Returns the outputs over the
+    frames have their (augmented) detections, the gap frames ``gap_dets`` (default: none).  Returns the outputs over the
     history ``(B, H, 4)`` and over the gap ``(B, G, 4)``, and every frame's correction of the LSTM to
     its anchor ``(B, H + G, 4)``."""
     feats, prev, _, _, det, has, conf = history
     length, batch = feats.shape[1], feats.shape[0]
     none = torch.zeros(batch)
     frames = [(feats[:, t], det[:, t], has[:, t], conf[:, t]) for t in range(length)]
-    frames += [(gap_feats[:, g], torch.zeros_like(det[:, 0]), none, none) for g in range(gap_feats.shape[1])]
+    if gap_dets is None:
+        frames += [(gap_feats[:, g], torch.zeros_like(det[:, 0]), none, none) for g in range(gap_feats.shape[1])]
+    else:
+        frames += [(gap_feats[:, g], gap_dets[0][:, g], gap_dets[1][:, g], gap_dets[2][:, g])
+                   for g in range(gap_feats.shape[1])]
     window, outs, corrections, last = [], [], [], prev[:, 0]
     # coast carry: the detections the velocity is fitted on, as RoloCore keeps them (the first
     # previous box stands for the box the tracker was started from)
@@ -124,7 +141,8 @@ def frame_errors(out: torch.Tensor, target: torch.Tensor, scaled: bool) -> torch
 
 
 def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, gap_gt: torch.Tensor,
-                 gap_mask: torch.Tensor, correction_penalty: float = 0.0, scaled: bool = False) -> torch.Tensor:
+                 gap_mask: torch.Tensor, gap_dets=None, correction_penalty: float = 0.0,
+                 scaled: bool = False) -> torch.Tensor:
     """Eq. 4 over every frame of the rollout (mean over frames with a true box).
 
     The history outputs are supervised too: they are the gap's first previous boxes, and
@@ -143,7 +161,7 @@ def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, g
     the wall clips tenfold, and on those real sequences standing still beats any extrapolation; so
     the LSTM learned to damp the fitted velocity everywhere (session 6, measured: 60 % damping on
     the occlusion goal clip, where the velocity fitted on 10 detections is right)."""
-    history_out, gap_out, corrections = rollout_outputs(model, history, gap_feats, step)
+    history_out, gap_out, corrections = rollout_outputs(model, history, gap_feats, step, gap_dets)
     out = torch.cat([history_out, gap_out], 1)
     err = frame_errors(out, torch.cat([history[2], gap_gt], 1), scaled)
     weight = torch.cat([history[3], gap_mask], 1).float()
@@ -154,11 +172,12 @@ def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, g
 
 
 def rollout_term(segments: list[Segment], step: int, batch: int, gap_range: tuple[int, int],
-                 prev_noise: float = 0.1, history: int = 0, correction_penalty: float = 0.0, scaled: bool = False):
+                 prev_noise: float = 0.1, history: int = 0, correction_penalty: float = 0.0, scaled: bool = False,
+                 simulated_gaps: bool = True):
     """An ``extra_loss`` for :func:`train_lstm.train_lstm`: one batch of gap rollouts per iteration,
     each tracking ``history`` frames (default: ``step``) with detections before the gap."""
     def term(model: RoloLSTM, rng: np.random.Generator) -> torch.Tensor:
-        rollouts = sample_rollouts(segments, rng, batch, history or step, gap_range, prev_noise)
+        rollouts = sample_rollouts(segments, rng, batch, history or step, gap_range, prev_noise, simulated_gaps)
         return rollout_loss(model, step, *rollouts, correction_penalty=correction_penalty, scaled=scaled)
 
     return term
