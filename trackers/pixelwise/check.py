@@ -24,12 +24,13 @@ import torch.nn.functional as F
 from . import data as D
 from .local_model import FEAT_SIZE, ROI_SIZE, LocalModel, match_maps, reference_cells
 from .train import CACHE
+from .weights import is_fine
 
 GUARDS = [("2stage", 0.0, 0.0), ("2stage", 0.5, 0.0), ("2stage", 0.0, 0.3), ("2stage", 0.5, 0.3),
           ("1stage", 0.0, 0.0), ("1stage", 0.0, 0.3)]
 
 
-def _matching_logits(f0, m0, fs):
+def _matching_logits(f0, m0, fs, *_):
     """Untrained baseline: a cell is the object when its best match is an object cell of the first ROI."""
     ref, fg = reference_cells(f0, LocalModel.mask_to_grid(m0, FEAT_SIZE, dilate=0))
     out = []
@@ -40,15 +41,16 @@ def _matching_logits(f0, m0, fs):
 
 
 @torch.no_grad()
-def window_scores(predict, seqs: list[dict], length: int = 6, batches: int = 6, seed: int = 7) -> dict:
+def window_scores(predict, seqs: list[dict], length: int = 6, batches: int = 6, seed: int = 7,
+                  fine: bool = False) -> dict:
     wins = [D.windows(s, length) for s in seqs]
     keep = [k for k, w in enumerate(wins) if w]
     seqs, wins = [seqs[k] for k in keep], [wins[k] for k in keep]
     rng = np.random.default_rng(seed)
     ious, areas = [], []
     for _ in range(batches):
-        f0, m0, fs, ts = D.draw_local_batch(seqs, wins, 8, rng, replace=False)
-        pred, gt = torch.sigmoid(predict(f0, m0, fs)) > 0.5, ts > 0.5
+        f0, m0, fs, ts, *finer = D.draw_local_batch(seqs, wins, 8, rng, replace=False, fine=fine)
+        pred, gt = torch.sigmoid(predict(f0, m0, fs, False, *finer)) > 0.5, ts > 0.5
         for b in range(len(pred)):
             for t in range(pred.shape[1]):
                 if gt[b, t].any():
@@ -58,18 +60,21 @@ def window_scores(predict, seqs: list[dict], length: int = 6, batches: int = 6, 
 
 
 def cmd_windows(a) -> None:
+    fine = False
     if a.matching:
         predict = _matching_logits
     else:
-        model = LocalModel()
-        model.load_state_dict(torch.load(a.local, weights_only=True))
+        state = torch.load(a.local, weights_only=True)
+        fine = is_fine(state, "")
+        model = LocalModel(fine=fine)
+        model.load_state_dict(state)
         predict = model.eval()
     train = D.load_cache(sorted(glob.glob(os.path.join(a.cache, "train", "*.pt"))))
     splits = {"held-out": D.load_cache(sorted(glob.glob(os.path.join(a.cache, "val", "*.pt")))),
               "davis-train": [s for s in train if s["name"].startswith("davis")],
               "composites": [s for s in train if not s["name"].startswith("davis")]}
     for name, seqs in splits.items():
-        print(name, window_scores(predict, seqs, a.length), flush=True)
+        print(name, window_scores(predict, seqs, a.length, fine=fine), flush=True)
 
 
 def _clip_iou(tracker, frames, masks) -> float:

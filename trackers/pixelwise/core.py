@@ -13,9 +13,9 @@ import torch
 
 from ..base import box_from_mask
 from ..ops import CropTransform, crop_square, warp_crop
-from .data import crop_mask, map_of_mask, trunk_features
+from .data import crop_mask, map_of_mask, trunk_taps
 from .global_model import BURN_IN, MAP_SIZE, render_anchor, roi_from_theta, theta_from_box
-from .local_model import ROI_SIZE
+from .local_model import FINE_STRIDE, ROI_SIZE, STRIDE
 
 
 def paste_roi(prob: np.ndarray, t: CropTransform, height: int, width: int) -> np.ndarray:
@@ -94,9 +94,9 @@ class PixelwiseCore:
         centre, side = roi_from_theta(self.theta_old, W, H)
         t = crop_square(centre, side, ROI_SIZE)
         self.fixed_side = side
-        feats = trunk_features(self.trunk, [warp_crop(frame, t, self.pad)]).to(self.device)
+        feats, fine = self._features(frame, t)
         z0 = torch.from_numpy(crop_mask(mask, t)).float()[None, None].to(self.device)
-        self.local_state = self.net.local.init_state(feats, z0)
+        self.local_state = self.net.local.init_state(feats, z0, fine.get("fine"))
         # burn-in (§4): the global LSTM is warmed up on the first map as a static history,
         # as in training, so its first real prediction already has a history
         self.prev_map = self._map(mask)
@@ -106,6 +106,13 @@ class PixelwiseCore:
         self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, None, t
         self.init_roi, self.init_feats = t, feats
         self.trusted_area = float(mask.sum())
+
+    def _features(self, frame: np.ndarray, t: CropTransform) -> tuple[torch.Tensor, dict]:
+        """Stride-16 ROI features, and ``{"fine": stride-8 features}`` when the local model is fine
+        (as keyword arguments, so a model without them is called exactly as before)."""
+        taps = trunk_taps(self.trunk, [warp_crop(frame, t, self.pad)])
+        fine = {"fine": taps[FINE_STRIDE].to(self.device)} if self.net.local.fine else {}
+        return taps[STRIDE].to(self.device), fine
 
     def _map(self, mask: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(map_of_mask(mask, MAP_SIZE))[None, None].to(self.device)
@@ -125,8 +132,8 @@ class PixelwiseCore:
             c = weighted_centroid(self.prev_roi_prob, self.prev_roi) if self.prev_roi_prob is not None else None
             centre, side = (c if c is not None else self.prev_centre), self.fixed_side
         t = crop_square(centre, side, ROI_SIZE)
-        feats = trunk_features(self.trunk, [warp_crop(frame, t, self.pad)]).to(self.device)
-        logits, self.local_state = self.net.local.step(feats, self.local_state)
+        feats, fine = self._features(frame, t)
+        logits, self.local_state = self.net.local.step(feats, self.local_state, **fine)
         roi_prob = torch.sigmoid(logits)[0, 0].cpu().numpy()
         prob = paste_roi(roi_prob, t, H, W)
         mask = prob > self.threshold

@@ -37,7 +37,7 @@ import torch
 from .. import backbones
 from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult, box_from_mask, check_frame
 from .core import PixelwiseCore
-from .local_model import STRIDE
+from .local_model import FINE_STRIDE, STRIDE
 from .weights import load_net
 
 # collapse guards (PixelwiseCore); values chosen on training sequences, see PROVENANCE.md
@@ -56,7 +56,8 @@ class PixelwiseTracker(Tracker):
         if threads:
             torch.set_num_threads(int(threads))
         self.net = load_net(weights, device)
-        self.trunk = backbones.build("lite0", taps=(STRIDE,)).to(device)
+        taps = (FINE_STRIDE, STRIDE) if self.net.local.fine else (STRIDE,)
+        self.trunk = backbones.build("lite0", taps=taps).to(device)
         try:
             self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse)
         except ValueError as exc:
