@@ -229,6 +229,26 @@ def test_min_roi_guard_bounds_the_roi_side_by_the_first_one():
         PixelwiseCore(core.net, _FakeTrunk(), "2stage", collapse=1.5)
 
 
+def test_memory_refresh_replaces_the_memory_at_the_trained_ages():
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[40:80, 60:100] = True
+    ages = {}
+    for refresh, replay in ((0, 0), (2, 1)):
+        torch.manual_seed(0)
+        core = PixelwiseCore(PixelwiseNet().eval(), _FakeTrunk(), "1stage", refresh=refresh, replay=replay)
+        core.start(frame, mask)
+        ages[refresh] = []
+        for _ in range(7):
+            core.step(frame)
+            ages[refresh].append(core.memory_age)
+    assert ages[0] == [1, 2, 3, 4, 5, 6, 7]
+    # a memory makes masks at ages replay + 1 .. replay + refresh (the first one from age 1)
+    assert ages[2] == [1, 2, 3, 2, 3, 2, 3]
+    with pytest.raises(ValueError):
+        PixelwiseCore(core.net, _FakeTrunk(), "1stage", refresh=-1)
+
+
 # -- the shipped weights ------------------------------------------------------------------------
 def test_shipped_weights_load_strict_with_weights_only():
     state = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)

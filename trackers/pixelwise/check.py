@@ -3,6 +3,7 @@
     python -m trackers.pixelwise.check windows --local $C/local3.pth       # ROI IoU, area ratio per split
     python -m trackers.pixelwise.check windows --matching                  # the untrained matching baseline
     python -m trackers.pixelwise.check guards --weights W.pth              # closed loop on TRAINING clips
+    python -m trackers.pixelwise.check refresh --weights W.pth             # memory refresh, same clips
 
 ``windows`` scores the local model on cached windows with ground-truth-placed ROIs (no
 closed loop): held-out DAVIS, training DAVIS and the composites, so the gap between
@@ -26,6 +27,7 @@ from .local_model import FEAT_SIZE, ROI_SIZE, LocalModel, match_maps, reference_
 from .train import CACHE
 from .weights import is_fine
 
+REFRESH = [(0, 0), (8, 0), (4, 2), (6, 2), (4, 4), (6, 3), (8, 4), (2, 2), (3, 2), (4, 1), (4, 3), (3, 3), (2, 4)]
 GUARDS = [("2stage", 0.0, 0.0), ("2stage", 0.5, 0.0), ("2stage", 0.0, 0.3), ("2stage", 0.5, 0.3),
           ("1stage", 0.0, 0.0), ("1stage", 0.0, 0.3)]
 
@@ -87,8 +89,8 @@ def _clip_iou(tracker, frames, masks) -> float:
     return float(np.mean(ious))
 
 
-def cmd_guards(a) -> None:
-    import trackers
+def _training_clips(a) -> tuple[list[str], list]:
+    """(names, [(frames, masks)]) of the DAVIS training sequences and ``a.synthetic`` synthetic clips."""
     from ..data.synthetic import SyntheticClip
     from .clips import DiskClip
     from .splits import davis_train
@@ -96,14 +98,31 @@ def cmd_guards(a) -> None:
     clips += [SyntheticClip(deform=0.15, num_frames=30, seed=k, occluder=bool(k % 2)) for k in range(a.synthetic)]
     loaded = [([c.frame(i) for i in range(len(c))], [c.mask(i) for i in range(len(c))]) for c in clips]
     names = [getattr(c, "name", f"synthetic-{k - len(clips) + a.synthetic}") for k, c in enumerate(clips)]
+    return names, loaded
+
+
+def _closed_loop(a, names, loaded, label: str, **params) -> None:
+    import trackers
+    t = trackers.create("pixelwise", device="cpu", weights=a.weights, **params)
+    res = {n: round(_clip_iou(t, f, m), 3) for n, (f, m) in zip(names, loaded)}
+    davis = [v for n, v in res.items() if n.startswith("davis")]
+    synth = [v for n, v in res.items() if not n.startswith("davis")]
+    print(f"{label}: DAVIS-train {np.mean(davis):.3f} synthetic {np.mean(synth):.3f} {res}", flush=True)
+
+
+def cmd_guards(a) -> None:
+    names, loaded = _training_clips(a)
     for mode, min_roi, collapse in GUARDS:
-        t = trackers.create("pixelwise", device="cpu", weights=a.weights, mode=mode, min_roi=min_roi,
-                            collapse=collapse)
-        res = {n: round(_clip_iou(t, f, m), 3) for n, (f, m) in zip(names, loaded)}
-        davis = [v for n, v in res.items() if n.startswith("davis")]
-        synth = [v for n, v in res.items() if not n.startswith("davis")]
-        print(f"{mode} min_roi={min_roi} collapse={collapse}: DAVIS-train {np.mean(davis):.3f} "
-              f"synthetic {np.mean(synth):.3f} {res}", flush=True)
+        _closed_loop(a, names, loaded, f"{mode} min_roi={min_roi} collapse={collapse}", mode=mode,
+                     min_roi=min_roi, collapse=collapse)
+
+
+def cmd_refresh(a) -> None:
+    """Memory refresh settings (refresh K, replay R) with the shipped guards, both modes."""
+    names, loaded = _training_clips(a)
+    for k, r in REFRESH:
+        for mode in ("2stage", "1stage"):
+            _closed_loop(a, names, loaded, f"{mode} refresh={k} replay={r}", mode=mode, refresh=k, replay=r)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="/work/shared/data/dev")
     p.add_argument("--synthetic", type=int, default=4)
     p.set_defaults(func=cmd_guards)
+    p = sub.add_parser("refresh")
+    p.add_argument("--weights", default=None, help="packed weights (default: the shipped file)")
+    p.add_argument("--data", default="/work/shared/data/dev")
+    p.add_argument("--synthetic", type=int, default=4)
+    p.set_defaults(func=cmd_refresh)
     a = ap.parse_args(argv)
     if a.cmd == "windows" and not (a.local or a.matching):
         ap.error("windows needs --local or --matching")

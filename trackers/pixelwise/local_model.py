@@ -148,10 +148,15 @@ class LocalModel(nn.Module):
             maps = fine_match_input(maps, match_maps(fine, state.fine_ref, state.fine_fg))
         return maps
 
+    def advance(self, feats: torch.Tensor, state: LocalState, fine: torch.Tensor | None = None) -> LocalState:
+        """One frame's state update without the deconvolutions (the memory replay of the tracker)."""
+        _, lstm = self.lstm(self.fcnn(self.inputs(feats, state, fine)), state.lstm)
+        return state._replace(lstm=lstm)
+
     def step(self, feats: torch.Tensor, state: LocalState, coarse: bool = False, fine: torch.Tensor | None = None):
         """One frame: ROI features -> (logits ``(B, 1, S, S)``, new state) (+ coarse logits)."""
-        h, lstm = self.lstm(self.fcnn(self.inputs(feats, state, fine)), state.lstm)
-        state = state._replace(lstm=lstm)
+        state = self.advance(feats, state, fine)
+        h = state.lstm[-1][0]
         if coarse:
             return self.deconv(h), state, self.coarse(h)
         return self.deconv(h), state

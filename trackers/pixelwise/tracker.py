@@ -43,6 +43,9 @@ from .weights import load_net
 # collapse guards (PixelwiseCore); values chosen on training sequences, see PROVENANCE.md
 MIN_ROI = 0.5
 COLLAPSE = 0.0
+# memory refresh (PixelwiseCore); 0 = off
+REFRESH = 4
+REPLAY = 1
 
 
 class PixelwiseTracker(Tracker):
@@ -51,7 +54,7 @@ class PixelwiseTracker(Tracker):
 
     def __init__(self, device: str = "cpu", weights: str | None = None, mode: str = "2stage", beta: float = 0.8,
                  threshold: float = 0.5, threads: int | None = 1, min_roi: float = MIN_ROI,
-                 collapse: float = COLLAPSE, **params: Any) -> None:
+                 collapse: float = COLLAPSE, refresh: int = REFRESH, replay: int = REPLAY, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -59,7 +62,8 @@ class PixelwiseTracker(Tracker):
         taps = (FINE_STRIDE, STRIDE) if self.net.local.fine else (STRIDE,)
         self.trunk = backbones.build("lite0", taps=taps).to(device)
         try:
-            self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse)
+            self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse,
+                                      refresh, replay)
         except ValueError as exc:
             raise TrackerError(str(exc)) from exc
 
