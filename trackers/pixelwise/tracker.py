@@ -41,7 +41,7 @@ from .local_model import FINE_STRIDE, STRIDE
 from .weights import load_net
 
 # collapse guards (PixelwiseCore); values chosen on training sequences, see PROVENANCE.md
-MIN_ROI = 0.5
+MIN_ROI = 0.7
 COLLAPSE = 0.0
 # memory refresh (PixelwiseCore); 0 = off
 REFRESH = 4
