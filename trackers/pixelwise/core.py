@@ -84,7 +84,7 @@ class PixelwiseCore:
 
     def __init__(self, net, trunk, mode: str = "2stage", beta: float = 0.8, threshold: float = 0.5,
                  device: str = "cpu", min_roi: float = 0.0, collapse: float = 0.0, refresh: int = 0,
-                 replay: int = 0) -> None:
+                 replay: int = 0, guided: tuple[int, float] = (0, 0.0)) -> None:
         if mode not in ("2stage", "1stage"):
             raise ValueError(f"mode must be '2stage' or '1stage', got {mode!r}")
         if not (0.0 <= min_roi <= 1.0 and 0.0 <= collapse < 1.0):
@@ -95,6 +95,7 @@ class PixelwiseCore:
         self.beta, self.threshold, self.device = float(beta), float(threshold), device
         self.min_roi, self.collapse = float(min_roi), float(collapse)
         self.refresh, self.replay = int(refresh), int(replay)
+        self.guided = (int(guided[0]), float(guided[1]))
 
     @torch.no_grad()
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
@@ -125,9 +126,21 @@ class PixelwiseCore:
     def _features(self, frame: np.ndarray, t: CropTransform) -> tuple[torch.Tensor, dict]:
         """Stride-16 ROI features, and ``{"fine": stride-8 features}`` when the local model is fine
         (as keyword arguments, so a model without them is called exactly as before)."""
-        taps = trunk_taps(self.trunk, [warp_crop(frame, t, self.pad)])
+        self.patch = warp_crop(frame, t, self.pad)
+        taps = trunk_taps(self.trunk, [self.patch])
         fine = {"fine": taps[FINE_STRIDE].to(self.device)} if self.net.local.fine else {}
         return taps[STRIDE].to(self.device), fine
+
+    def _guided(self, roi_prob: np.ndarray) -> np.ndarray:
+        """Edge-aware smoothing of the ROI probability map guided by the ROI image (``guided`` =
+        (radius in ROI pixels, eps); radius 0 = off): the map is upsampled from a coarse grid, the
+        image knows where the edges are."""
+        radius, eps = self.guided
+        if not radius:
+            return roi_prob
+        out = cv2.ximgproc.guidedFilter(self.patch.astype(np.float32) / 255, roi_prob.astype(np.float32),
+                                        int(radius), float(eps))
+        return np.clip(out, 0.0, 1.0)
 
     def _refresh_memory(self) -> None:
         """Replace a memory that has produced ``refresh`` masks past its warm-up (see the class doc)."""
@@ -161,7 +174,7 @@ class PixelwiseCore:
         logits, self.local_state = self.net.local.step(feats, self.local_state, **fine)
         self.memory_age += 1
         self.history.append((feats, fine))
-        roi_prob = torch.sigmoid(logits)[0, 0].cpu().numpy()
+        roi_prob = self._guided(torch.sigmoid(logits)[0, 0].cpu().numpy())
         prob = paste_roi(roi_prob, t, H, W)
         mask = prob > self.threshold
         area = float(mask.sum())

@@ -46,6 +46,10 @@ COLLAPSE = 0.0
 # memory refresh (PixelwiseCore); 0 = off
 REFRESH = 4
 REPLAY = 1
+# guided-filter refinement of the ROI probability map (radius in ROI pixels, eps); radius 0 = off.
+# Off: (8, 0.003) helped the training clips (DAVIS-train 2-stage 0.603 -> 0.611) but not the held-out
+# sequences (J 0.460 -> 0.442, and boxes worse), see PROVENANCE.md
+GUIDED = (0, 0.0)
 
 
 class PixelwiseTracker(Tracker):
@@ -54,7 +58,8 @@ class PixelwiseTracker(Tracker):
 
     def __init__(self, device: str = "cpu", weights: str | None = None, mode: str = "2stage", beta: float = 0.8,
                  threshold: float = 0.5, threads: int | None = 1, min_roi: float = MIN_ROI,
-                 collapse: float = COLLAPSE, refresh: int = REFRESH, replay: int = REPLAY, **params: Any) -> None:
+                 collapse: float = COLLAPSE, refresh: int = REFRESH, replay: int = REPLAY,
+                 guided: tuple = GUIDED, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -63,7 +68,7 @@ class PixelwiseTracker(Tracker):
         self.trunk = backbones.build("lite0", taps=taps).to(device)
         try:
             self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse,
-                                      refresh, replay)
+                                      refresh, replay, tuple(guided))
         except ValueError as exc:
             raise TrackerError(str(exc)) from exc
 
