@@ -29,6 +29,9 @@ the match against the first frame alone, with no training, reaches 0.55 on the
 held-out windows.  M-CNN still sees the first ROI's features and mask.  The first
 ROI's normalised features and object cells travel in the state
 (:class:`LocalState`) beside the ConvLSTM's (h, c).
+
+``LocalModel(fine=True)`` (trained and measured, not the shipped weights; PROVENANCE.md) adds the
+match maps of the stride-8 tap (40 ch, 24x24) and runs F-CNN and the ConvLSTM on that grid.
 """
 from __future__ import annotations
 

@@ -25,7 +25,10 @@ score (mean probability inside the mask) and maps:
 Parameters: ``weights`` (default ``resources/weights/pixelwise/pixelwise_lite0.pth``),
 ``mode`` ("2stage" / "1stage"), ``beta`` (theta smoothing of Algorithm 1, 0.8),
 ``threshold`` (0.5), ``threads`` (torch threads, 1: the GUI uses the other core), ``min_roi`` and
-``collapse`` (the collapse guards of :class:`trackers.pixelwise.core.PixelwiseCore`; 0 = off).
+``collapse`` (the collapse guards of :class:`trackers.pixelwise.core.PixelwiseCore`; 0 = off),
+``refresh`` and ``replay`` (its memory refresh: 4 and 1; 0 = off), ``guided`` (guided-filter
+refinement, (radius, eps); off).  Weights holding a fine local model (stride-8 match maps) load too;
+the trunk then also returns its stride-8 tap.
 """
 from __future__ import annotations
 
