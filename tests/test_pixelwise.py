@@ -249,6 +249,12 @@ def test_memory_refresh_replaces_the_memory_at_the_trained_ages():
         PixelwiseCore(core.net, _FakeTrunk(), "1stage", refresh=-1)
 
 
+def test_check_closed_parses_tracker_parameters():
+    from trackers.pixelwise.check import _value
+    assert _value("4") == 4 and isinstance(_value("4"), int)
+    assert _value("0.7") == 0.7 and _value("8:0.003") == (8, 0.003)
+
+
 # -- the shipped weights ------------------------------------------------------------------------
 def test_shipped_weights_load_strict_with_weights_only():
     state = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)

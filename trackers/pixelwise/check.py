@@ -4,6 +4,7 @@
     python -m trackers.pixelwise.check windows --matching                  # the untrained matching baseline
     python -m trackers.pixelwise.check guards --weights W.pth              # closed loop on TRAINING clips
     python -m trackers.pixelwise.check refresh --weights W.pth             # memory refresh, same clips
+    python -m trackers.pixelwise.check closed --set min_roi=0.5,0.7 --mode 2stage   # any one parameter
 
 ``windows`` scores the local model on cached windows with ground-truth-placed ROIs (no
 closed loop): held-out DAVIS, training DAVIS and the composites, so the gap between
@@ -125,6 +126,22 @@ def cmd_refresh(a) -> None:
             _closed_loop(a, names, loaded, f"{mode} refresh={k} replay={r}", mode=mode, refresh=k, replay=r)
 
 
+def _value(text: str):
+    """A tracker parameter from the command line: int, float, or a tuple of them ("8:0.003")."""
+    if ":" in text:
+        return tuple(_value(t) for t in text.split(":"))
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def cmd_closed(a) -> None:
+    """One tracker parameter swept over values (``--set name=v1,v2``), the rest at their defaults."""
+    name, values = a.set.split("=", 1)
+    names, loaded = _training_clips(a)
+    for text in values.split(","):
+        for mode in a.mode:
+            _closed_loop(a, names, loaded, f"{mode} {name}={text}", mode=mode, **{name: _value(text)})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trackers.pixelwise.check", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -144,9 +161,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="/work/shared/data/dev")
     p.add_argument("--synthetic", type=int, default=4)
     p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("closed")
+    p.add_argument("--weights", default=None, help="packed weights (default: the shipped file)")
+    p.add_argument("--data", default="/work/shared/data/dev")
+    p.add_argument("--synthetic", type=int, default=4)
+    p.add_argument("--set", required=True, help="name=v1,v2,... (a tuple as 8:0.003)")
+    p.add_argument("--mode", action="append", choices=["2stage", "1stage"], default=None)
+    p.set_defaults(func=cmd_closed)
     a = ap.parse_args(argv)
     if a.cmd == "windows" and not (a.local or a.matching):
         ap.error("windows needs --local or --matching")
+    if a.cmd == "closed" and not a.mode:
+        a.mode = ["2stage", "1stage"]
     torch.set_num_threads(1)
     a.func(a)
     return 0
