@@ -60,6 +60,27 @@ def test_mcnn_initial_state_from_a_mask():
     assert logits.shape == (2, 1, ROI_SIZE, ROI_SIZE)
 
 
+def test_fine_local_model_runs_on_the_stride8_grid():
+    torch.manual_seed(0)
+    model = LocalModel(fine=True)
+    feats, fine = torch.randn(2, 112, FEAT_SIZE, FEAT_SIZE), torch.randn(2, 40, 2 * FEAT_SIZE, 2 * FEAT_SIZE)
+    mask = torch.zeros(2, 1, ROI_SIZE, ROI_SIZE)
+    mask[:, :, 60:130, 50:140] = 1
+    state = model.init_state(feats, mask, fine)
+    assert state.lstm[0][0].shape == (2, HIDDEN, 2 * FEAT_SIZE, 2 * FEAT_SIZE)
+    assert state.fine_ref.shape == (2, 40, 4 * FEAT_SIZE ** 2) and state.fine_fg.any()
+    assert model.inputs(feats, state, fine).shape == (2, 8, 2 * FEAT_SIZE, 2 * FEAT_SIZE)
+    logits, state2, coarse = model.step(feats, state, coarse=True, fine=fine)
+    assert logits.shape == (2, 1, ROI_SIZE, ROI_SIZE) and coarse.shape == (2, 1, 2 * FEAT_SIZE, 2 * FEAT_SIZE)
+    assert state2.fine_ref is state.fine_ref
+    seq = model(feats, mask, feats[:, None].repeat(1, 3, 1, 1, 1), fine0=fine,
+                fine=fine[:, None].repeat(1, 3, 1, 1, 1))
+    assert seq.shape == (2, 3, 1, ROI_SIZE, ROI_SIZE)
+    # the packed weights say which kind of model they hold
+    from trackers.pixelwise.weights import is_fine
+    assert is_fine(PixelwiseNet(fine=True).state_dict()) and not is_fine(PixelwiseNet().state_dict())
+
+
 def test_match_maps_compare_each_cell_with_the_first_rois_object_and_background():
     torch.manual_seed(0)
     ref_feats = torch.randn(1, 112, 4, 4)
@@ -158,6 +179,13 @@ def test_step4_replaces_one_roi_with_another_clip_and_zero_target():
         foreign = [t for t in range(3) if fs[b, t, 0, 0, 0] != own]
         assert len(foreign) == 1 and ts[b, foreign[0]].sum() == 0
         assert all(ts[b, t].all() for t in range(3) if t != foreign[0])
+    # with the stride-8 features: the same draws, and the fine features swapped with the coarse ones
+    for k, s in enumerate(seqs):
+        s["feats_fine"] = torch.full((12, 40, 2 * FEAT_SIZE, 2 * FEAT_SIZE), 10.0 + k).half()
+    plain = D.draw_local_batch(seqs, wins, 6, np.random.default_rng(1), replace=True)
+    f0, m0, fs, ts, g0, gs = D.draw_local_batch(seqs, wins, 6, np.random.default_rng(1), replace=True, fine=True)
+    assert torch.equal(fs, plain[2]) and gs.shape == (6, 3, 40, 2 * FEAT_SIZE, 2 * FEAT_SIZE)
+    assert torch.equal(gs[:, :, 0, 0, 0] - 10, fs[:, :, 0, 0, 0] - 1) and torch.equal(g0[:, 0, 0, 0] - 10, f0[:, 0, 0, 0] - 1)
 
 
 class _FakeTrunk:
@@ -199,6 +227,32 @@ def test_min_roi_guard_bounds_the_roi_side_by_the_first_one():
     assert out.roi.out_size / out.roi.scale >= 0.9 * core.fixed_side - 1e-6
     with pytest.raises(ValueError):
         PixelwiseCore(core.net, _FakeTrunk(), "2stage", collapse=1.5)
+
+
+def test_memory_refresh_replaces_the_memory_at_the_trained_ages():
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[40:80, 60:100] = True
+    ages = {}
+    for refresh, replay in ((0, 0), (2, 1)):
+        torch.manual_seed(0)
+        core = PixelwiseCore(PixelwiseNet().eval(), _FakeTrunk(), "1stage", refresh=refresh, replay=replay)
+        core.start(frame, mask)
+        ages[refresh] = []
+        for _ in range(7):
+            core.step(frame)
+            ages[refresh].append(core.memory_age)
+    assert ages[0] == [1, 2, 3, 4, 5, 6, 7]
+    # a memory makes masks at ages replay + 1 .. replay + refresh (the first one from age 1)
+    assert ages[2] == [1, 2, 3, 2, 3, 2, 3]
+    with pytest.raises(ValueError):
+        PixelwiseCore(core.net, _FakeTrunk(), "1stage", refresh=-1)
+
+
+def test_check_closed_parses_tracker_parameters():
+    from trackers.pixelwise.check import _value
+    assert _value("4") == 4 and isinstance(_value("4"), int)
+    assert _value("0.7") == 0.7 and _value("8:0.003") == (8, 0.003)
 
 
 # -- the shipped weights ------------------------------------------------------------------------

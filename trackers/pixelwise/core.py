@@ -5,6 +5,7 @@ roll-outs (:mod:`.train_stages`), so training sees exactly what inference does.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -13,9 +14,9 @@ import torch
 
 from ..base import box_from_mask
 from ..ops import CropTransform, crop_square, warp_crop
-from .data import crop_mask, map_of_mask, trunk_features
+from .data import crop_mask, map_of_mask, trunk_taps
 from .global_model import BURN_IN, MAP_SIZE, render_anchor, roi_from_theta, theta_from_box
-from .local_model import ROI_SIZE
+from .local_model import FINE_STRIDE, ROI_SIZE, STRIDE
 
 
 def paste_roi(prob: np.ndarray, t: CropTransform, height: int, width: int) -> np.ndarray:
@@ -69,19 +70,32 @@ class PixelwiseCore:
       ``COLLAPSE_DECAY`` per distrusted frame, so a genuinely shrinking object is accepted again.
 
     0 switches either guard off (the paper's Algorithm 1).
+
+    Memory refresh (not in the paper): the local model is trained on windows of 1 + 8 ROIs, and
+    beyond that its ConvLSTM memory drifts (with ROIs placed on the true box, IoU falls from ~0.6 in
+    the first frames to ~0.2-0.4 by frame 30-50).  With ``refresh`` = K > 0, after a memory has
+    produced K masks past its warm-up it is replaced by a fresh one: M-CNN's state from the first
+    frame, advanced over the last ``replay`` ROIs (their stored features, no deconvolution), so every
+    mask comes from a memory between ``replay`` + 1 and ``replay`` + K steps old, the ages it was
+    trained at.  The first frame's mask and features stay the reference throughout.
     """
 
     COLLAPSE_DECAY = 0.9
 
     def __init__(self, net, trunk, mode: str = "2stage", beta: float = 0.8, threshold: float = 0.5,
-                 device: str = "cpu", min_roi: float = 0.0, collapse: float = 0.0) -> None:
+                 device: str = "cpu", min_roi: float = 0.0, collapse: float = 0.0, refresh: int = 0,
+                 replay: int = 0, guided: tuple[int, float] = (0, 0.0)) -> None:
         if mode not in ("2stage", "1stage"):
             raise ValueError(f"mode must be '2stage' or '1stage', got {mode!r}")
         if not (0.0 <= min_roi <= 1.0 and 0.0 <= collapse < 1.0):
             raise ValueError(f"min_roi must be in [0, 1] and collapse in [0, 1), got {min_roi}, {collapse}")
+        if refresh < 0 or replay < 0:
+            raise ValueError(f"refresh and replay must be >= 0, got {refresh}, {replay}")
         self.net, self.trunk, self.mode = net, trunk, mode
         self.beta, self.threshold, self.device = float(beta), float(threshold), device
         self.min_roi, self.collapse = float(min_roi), float(collapse)
+        self.refresh, self.replay = int(refresh), int(replay)
+        self.guided = (int(guided[0]), float(guided[1]))
 
     @torch.no_grad()
     def start(self, frame: np.ndarray, mask: np.ndarray) -> None:
@@ -94,9 +108,11 @@ class PixelwiseCore:
         centre, side = roi_from_theta(self.theta_old, W, H)
         t = crop_square(centre, side, ROI_SIZE)
         self.fixed_side = side
-        feats = trunk_features(self.trunk, [warp_crop(frame, t, self.pad)]).to(self.device)
+        feats, fine = self._features(frame, t)
         z0 = torch.from_numpy(crop_mask(mask, t)).float()[None, None].to(self.device)
-        self.local_state = self.net.local.init_state(feats, z0)
+        self.local_state = self.net.local.init_state(feats, z0, fine.get("fine"))
+        self.fresh_state, self.memory_age = self.local_state, 0
+        self.history: deque = deque(maxlen=self.replay)     # the last ROIs' features, for the replay
         # burn-in (§4): the global LSTM is warmed up on the first map as a static history,
         # as in training, so its first real prediction already has a history
         self.prev_map = self._map(mask)
@@ -106,6 +122,34 @@ class PixelwiseCore:
         self.prev_centre, self.prev_roi_prob, self.prev_roi = centre, None, t
         self.init_roi, self.init_feats = t, feats
         self.trusted_area = float(mask.sum())
+
+    def _features(self, frame: np.ndarray, t: CropTransform) -> tuple[torch.Tensor, dict]:
+        """Stride-16 ROI features, and ``{"fine": stride-8 features}`` when the local model is fine
+        (as keyword arguments, so a model without them is called exactly as before)."""
+        self.patch = warp_crop(frame, t, self.pad)
+        taps = trunk_taps(self.trunk, [self.patch])
+        fine = {"fine": taps[FINE_STRIDE].to(self.device)} if self.net.local.fine else {}
+        return taps[STRIDE].to(self.device), fine
+
+    def _guided(self, roi_prob: np.ndarray) -> np.ndarray:
+        """Edge-aware smoothing of the ROI probability map guided by the ROI image (``guided`` =
+        (radius in ROI pixels, eps); radius 0 = off): the map is upsampled from a coarse grid, the
+        image knows where the edges are."""
+        radius, eps = self.guided
+        if not radius:
+            return roi_prob
+        out = cv2.ximgproc.guidedFilter(self.patch.astype(np.float32) / 255, roi_prob.astype(np.float32),
+                                        int(radius), float(eps))
+        return np.clip(out, 0.0, 1.0)
+
+    def _refresh_memory(self) -> None:
+        """Replace a memory that has produced ``refresh`` masks past its warm-up (see the class doc)."""
+        if not self.refresh or self.memory_age < self.replay + self.refresh:
+            return
+        state = self.fresh_state
+        for feats, fine in self.history:
+            state = self.net.local.advance(feats, state, **fine)
+        self.local_state, self.memory_age = state, len(self.history)
 
     def _map(self, mask: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(map_of_mask(mask, MAP_SIZE))[None, None].to(self.device)
@@ -125,9 +169,12 @@ class PixelwiseCore:
             c = weighted_centroid(self.prev_roi_prob, self.prev_roi) if self.prev_roi_prob is not None else None
             centre, side = (c if c is not None else self.prev_centre), self.fixed_side
         t = crop_square(centre, side, ROI_SIZE)
-        feats = trunk_features(self.trunk, [warp_crop(frame, t, self.pad)]).to(self.device)
-        logits, self.local_state = self.net.local.step(feats, self.local_state)
-        roi_prob = torch.sigmoid(logits)[0, 0].cpu().numpy()
+        feats, fine = self._features(frame, t)
+        self._refresh_memory()
+        logits, self.local_state = self.net.local.step(feats, self.local_state, **fine)
+        self.memory_age += 1
+        self.history.append((feats, fine))
+        roi_prob = self._guided(torch.sigmoid(logits)[0, 0].cpu().numpy())
         prob = paste_roi(roi_prob, t, H, W)
         mask = prob > self.threshold
         area = float(mask.sum())

@@ -12,7 +12,7 @@ target all zero) is done when a batch is drawn (:func:`draw_local_batch`), so
 every epoch sees different replacements.
 
 The frozen trunk runs once per ROI here; the cache (``.pt`` per clip, outside
-the repository) holds float16 stride-16 features, the ROI targets, and the
+the repository) holds float16 stride-16 features (and stride-8 ones, ``feats_fine``), the ROI targets, and the
 clip's full-frame masks at the global model's map size.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .. import backbones
 from ..base import box_from_mask
 from ..ops import crop_square, warp_crop
 from .global_model import MAP_SIZE, ROI_CONTEXT, ROI_MAX, ROI_MIN
-from .local_model import ROI_SIZE, STRIDE
+from .local_model import FINE_STRIDE, ROI_SIZE, STRIDE
 
 LAG = 5
 CENTRED_EVERY = 4
@@ -55,17 +55,23 @@ def map_of_mask(mask: np.ndarray, size: int = MAP_SIZE) -> np.ndarray:
     return cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
 
 
-def trunk_features(trunk, patches: list[np.ndarray], batch: int = 16) -> torch.Tensor:
-    out = []
+def trunk_taps(trunk, patches: list[np.ndarray], batch: int = 16) -> dict[int, torch.Tensor]:
+    """ROI patches -> ``{stride: features}`` for every tap the trunk was built with."""
+    out: dict[int, list] = {}
     with torch.no_grad():
         for k in range(0, len(patches), batch):
             x = backbones.normalize(np.stack(patches[k:k + batch]))
-            out.append(trunk(x)[STRIDE])
-    return torch.cat(out)
+            for s, f in trunk(x).items():
+                out.setdefault(s, []).append(f)
+    return {s: torch.cat(v) for s, v in out.items()}
+
+
+def trunk_features(trunk, patches: list[np.ndarray], batch: int = 16) -> torch.Tensor:
+    return trunk_taps(trunk, patches, batch)[STRIDE]
 
 
 def build_trunk():
-    return backbones.build("lite0", taps=(STRIDE,))
+    return backbones.build("lite0", taps=(FINE_STRIDE, STRIDE))
 
 
 def clip_rois(clip, rng: np.random.Generator):
@@ -97,11 +103,14 @@ def cache_clip(clip, trunk, rng: np.random.Generator, out_path: str) -> int:
     H, W = first.shape[:2]
     masks = [clip.mask(i) for i in range(len(clip))]
     boxes = [box_from_mask(m) for m in masks]
-    data = {"name": clip.name, "feats": trunk_features(trunk, patches).half(),
+    taps = trunk_taps(trunk, patches)
+    data = {"name": clip.name, "feats": taps[STRIDE].half(),
             "targets": torch.from_numpy(np.stack(targets)), "index": torch.tensor(index),
             "centred": torch.tensor(centred), "length": len(clip), "width": W, "height": H,
             "maps": torch.from_numpy(np.stack([map_of_mask(m) for m in masks])).half(),
             "boxes": torch.tensor([[math.nan] * 4 if b is None else list(b) for b in boxes], dtype=torch.float32)}
+    if FINE_STRIDE in taps:     # finer tap for the stride-8 match maps (caches before it lack it)
+        data["feats_fine"] = taps[FINE_STRIDE].half()
     torch.save(data, out_path + ".tmp")
     os.replace(out_path + ".tmp", out_path)
     return len(patches)
@@ -126,23 +135,31 @@ def windows(seq: dict, length: int) -> list[tuple[int, list[int]]]:
 
 
 def draw_local_batch(seqs: list[dict], wins: list[list], batch: int, rng: np.random.Generator,
-                     replace: bool = True):
-    """feats0 (B,C,f,f), mask0 (B,1,S,S), feats (B,T,C,f,f), targets (B,T,1,S,S).
+                     replace: bool = True, fine: bool = False):
+    """feats0 (B,C,f,f), mask0 (B,1,S,S), feats (B,T,C,f,f), targets (B,T,1,S,S); with ``fine``
+    also the stride-8 features fine0 (B,C8,2f,2f) and fine (B,T,C8,2f,2f) (same draws either way).
 
     With ``replace`` each window gets one ROI (not the first) swapped for a ROI of
     another clip with an all-zero target (§3.3 step 4)."""
     pool = [(s, w) for s, ws in enumerate(wins) for w in ws]
-    f0, m0, fs, ts = [], [], [], []
+    f0, m0, fs, ts, g0, gs = [], [], [], [], [], []
     for _ in range(batch):
         s, (r0, rows) = pool[int(rng.integers(len(pool)))]
         seq = seqs[s]
         feats = seq["feats"][rows].float()
         targets = seq["targets"][rows].float()
+        finer = seq["feats_fine"][rows].float() if fine else None
         if replace and len(seqs) > 1:
             o = int(rng.choice([k for k in range(len(seqs)) if k != s]))
             k = int(rng.integers(len(rows)))
-            feats[k] = seqs[o]["feats"][int(rng.integers(len(seqs[o]["feats"])))].float()
+            r = int(rng.integers(len(seqs[o]["feats"])))
+            feats[k] = seqs[o]["feats"][r].float()
+            if fine:
+                finer[k] = seqs[o]["feats_fine"][r].float()
             targets[k] = 0
         f0.append(seq["feats"][r0].float()); m0.append(seq["targets"][r0].float()[None])
         fs.append(feats); ts.append(targets[:, None])
-    return torch.stack(f0), torch.stack(m0), torch.stack(fs), torch.stack(ts)
+        if fine:
+            g0.append(seq["feats_fine"][r0].float()); gs.append(finer)
+    out = torch.stack(f0), torch.stack(m0), torch.stack(fs), torch.stack(ts)
+    return out + (torch.stack(g0), torch.stack(gs)) if fine else out

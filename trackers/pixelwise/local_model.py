@@ -29,6 +29,9 @@ the match against the first frame alone, with no training, reaches 0.55 on the
 held-out windows.  M-CNN still sees the first ROI's features and mask.  The first
 ROI's normalised features and object cells travel in the state
 (:class:`LocalState`) beside the ConvLSTM's (h, c).
+
+``LocalModel(fine=True)`` (trained and measured, not the shipped weights; PROVENANCE.md) adds the
+match maps of the stride-8 tap (40 ch, 24x24) and runs F-CNN and the ConvLSTM on that grid.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ from .convlstm import ConvLSTM
 
 ROI_SIZE = 192           # ROI side in pixels fed to the trunk
 STRIDE = 16              # the trunk tap used
+FINE_STRIDE = 8          # the finer tap (40 ch) of the fine match maps
 FEAT_SIZE = ROI_SIZE // STRIDE
 TRUNK_CHANNELS = 112     # Lite0 stride-16 tap
 HIDDEN = 32
@@ -57,6 +61,8 @@ class LocalState(NamedTuple):
     lstm: list                 # [(h1, c1), (h2, c2)]
     ref: torch.Tensor          # (B, C, N) L2-normalised features of the first ROI's N cells
     ref_fg: torch.Tensor       # (B, N) bool: cells on the object in the first ROI
+    fine_ref: torch.Tensor | None = None      # the same on the stride-8 grid (fine models only)
+    fine_fg: torch.Tensor | None = None
 
 
 def reference_cells(feats: torch.Tensor, grid_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,16 +87,31 @@ def match_maps(feats: torch.Tensor, ref: torch.Tensor, ref_fg: torch.Tensor) -> 
     return torch.stack(maps, 1).unflatten(-1, feats.shape[-2:])
 
 
+def fine_match_input(coarse_maps: torch.Tensor, fine_maps: torch.Tensor) -> torch.Tensor:
+    """Stride-16 match maps upsampled onto the stride-8 grid, beside the stride-8 ones: ``(B, 8, 2f, 2f)``.
+    Either alone matches about equally well; their sum is better (untrained, held-out windows)."""
+    up = F.interpolate(coarse_maps, size=fine_maps.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([up, fine_maps], 1)
+
+
 class LocalModel(nn.Module):
-    def __init__(self, in_channels: int = TRUNK_CHANNELS, hidden: int = HIDDEN, feat_size: int = FEAT_SIZE) -> None:
+    """``fine=True``: the match maps of the stride-8 tap join those of the stride-16 tap, and F-CNN,
+    the ConvLSTM and the deep-supervision head run on the 2x finer grid (one deconvolution fewer);
+    M-CNN still reads the stride-16 features, its states upsampled to that grid."""
+
+    def __init__(self, in_channels: int = TRUNK_CHANNELS, hidden: int = HIDDEN, feat_size: int = FEAT_SIZE,
+                 fine: bool = False) -> None:
         super().__init__()
-        self.hidden, self.feat_size = hidden, feat_size
-        self.fcnn = nn.Sequential(nn.Conv2d(MATCH_CHANNELS, 96, 3, padding=1), nn.ReLU(inplace=True),
+        self.hidden, self.feat_size, self.fine = hidden, feat_size, bool(fine)
+        grid = 2 * feat_size if fine else feat_size
+        self.grid = grid
+        n_maps = 2 * MATCH_CHANNELS if fine else MATCH_CHANNELS
+        self.fcnn = nn.Sequential(nn.Conv2d(n_maps, 96, 3, padding=1), nn.ReLU(inplace=True),
                                   nn.Conv2d(96, hidden, 3, padding=1), nn.Tanh())
         self.mcnn = nn.Sequential(nn.Conv2d(2 * in_channels + 1, 128, 3, padding=1), nn.ReLU(inplace=True),
                                   nn.Conv2d(128, 4 * hidden, 3, padding=1), nn.Tanh())
-        self.lstm = ConvLSTM(hidden, hidden, (feat_size, feat_size), layers=2)
-        chans = (hidden, 32, 16, 8)
+        self.lstm = ConvLSTM(hidden, hidden, (grid, grid), layers=2)
+        chans = (hidden, 16, 8) if fine else (hidden, 32, 16, 8)
         # deep supervision (not in the paper): coarse logits straight from h, so the recurrent
         # part learns within a CPU run's few hundred iterations; unused at inference
         self.coarse = nn.Conv2d(hidden, 1, 1)
@@ -108,30 +129,51 @@ class LocalModel(nn.Module):
             mask = F.max_pool2d(mask, k, stride=1, padding=k // 2)
         return F.adaptive_avg_pool2d(mask, feat_size)
 
-    def init_state(self, feats: torch.Tensor, mask: torch.Tensor) -> LocalState:
+    def init_state(self, feats: torch.Tensor, mask: torch.Tensor, fine: torch.Tensor | None = None) -> LocalState:
         """M-CNN: first-ROI features ``(B, C, f, f)`` and ROI mask ``(B, 1, S, S)`` -> ConvLSTM state
-        (plus the reference cells the match maps compare against)."""
+        (plus the reference cells the match maps compare against).  ``fine``: the stride-8 features
+        ``(B, C8, 2f, 2f)``, needed by a fine model."""
         m = self.mask_to_grid(mask.float(), feats.shape[-1])
         out = self.mcnn(torch.cat([feats, feats * m, m], 1))
+        if self.fine:
+            out = F.interpolate(out, size=self.grid, mode="bilinear", align_corners=False)
         h1, c1, h2, c2 = out.chunk(4, 1)
         ref, ref_fg = reference_cells(feats, self.mask_to_grid(mask.float(), feats.shape[-1], dilate=0))
-        return LocalState([(h1, c1), (h2, c2)], ref, ref_fg)
+        fine_ref = fine_fg = None
+        if self.fine:
+            fine_ref, fine_fg = reference_cells(fine, self.mask_to_grid(mask.float(), fine.shape[-1], dilate=0))
+        return LocalState([(h1, c1), (h2, c2)], ref, ref_fg, fine_ref, fine_fg)
 
-    def step(self, feats: torch.Tensor, state: LocalState, coarse: bool = False):
+    def inputs(self, feats: torch.Tensor, state: LocalState, fine: torch.Tensor | None = None) -> torch.Tensor:
+        """F-CNN's input: the match maps of this ROI against the first one."""
+        maps = match_maps(feats, state.ref, state.ref_fg)
+        if self.fine:
+            maps = fine_match_input(maps, match_maps(fine, state.fine_ref, state.fine_fg))
+        return maps
+
+    def advance(self, feats: torch.Tensor, state: LocalState, fine: torch.Tensor | None = None) -> LocalState:
+        """One frame's state update without the deconvolutions (the memory replay of the tracker)."""
+        _, lstm = self.lstm(self.fcnn(self.inputs(feats, state, fine)), state.lstm)
+        return state._replace(lstm=lstm)
+
+    def step(self, feats: torch.Tensor, state: LocalState, coarse: bool = False, fine: torch.Tensor | None = None):
         """One frame: ROI features -> (logits ``(B, 1, S, S)``, new state) (+ coarse logits)."""
-        h, lstm = self.lstm(self.fcnn(match_maps(feats, state.ref, state.ref_fg)), state.lstm)
-        state = LocalState(lstm, state.ref, state.ref_fg)
+        state = self.advance(feats, state, fine)
+        h = state.lstm[-1][0]
         if coarse:
             return self.deconv(h), state, self.coarse(h)
         return self.deconv(h), state
 
-    def forward(self, feats0: torch.Tensor, mask0: torch.Tensor, feats: torch.Tensor, coarse: bool = False):
+    def forward(self, feats0: torch.Tensor, mask0: torch.Tensor, feats: torch.Tensor, coarse: bool = False,
+                fine0: torch.Tensor | None = None, fine: torch.Tensor | None = None):
         """Sequence form for training: ``feats`` ``(B, T, C, f, f)`` -> logits ``(B, T, 1, S, S)``
-        (and coarse logits ``(B, T, 1, f, f)`` with ``coarse``)."""
-        state = self.init_state(feats0, mask0)
+        (and coarse logits ``(B, T, 1, g, g)`` with ``coarse``); a fine model also needs the stride-8
+        features ``fine0`` ``(B, C8, 2f, 2f)`` and ``fine`` ``(B, T, C8, 2f, 2f)``."""
+        state = self.init_state(feats0, mask0, fine0)
         out, out_c = [], []
         for t in range(feats.shape[1]):
-            logits, state, c = self.step(feats[:, t], state, coarse=True)
+            logits, state, c = self.step(feats[:, t], state, coarse=True,
+                                         fine=fine[:, t] if self.fine else None)
             out.append(logits)
             out_c.append(c)
         return (torch.stack(out, 1), torch.stack(out_c, 1)) if coarse else torch.stack(out, 1)

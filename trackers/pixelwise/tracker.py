@@ -25,7 +25,10 @@ score (mean probability inside the mask) and maps:
 Parameters: ``weights`` (default ``resources/weights/pixelwise/pixelwise_lite0.pth``),
 ``mode`` ("2stage" / "1stage"), ``beta`` (theta smoothing of Algorithm 1, 0.8),
 ``threshold`` (0.5), ``threads`` (torch threads, 1: the GUI uses the other core), ``min_roi`` and
-``collapse`` (the collapse guards of :class:`trackers.pixelwise.core.PixelwiseCore`; 0 = off).
+``collapse`` (the collapse guards of :class:`trackers.pixelwise.core.PixelwiseCore`; 0 = off),
+``refresh`` and ``replay`` (its memory refresh: 4 and 1; 0 = off), ``guided`` (guided-filter
+refinement, (radius, eps); off).  Weights holding a fine local model (stride-8 match maps) load too;
+the trunk then also returns its stride-8 tap.
 """
 from __future__ import annotations
 
@@ -37,12 +40,19 @@ import torch
 from .. import backbones
 from ..base import Box, BoxSet, ScoreMap, Tracker, TrackerError, TrackResult, box_from_mask, check_frame
 from .core import PixelwiseCore
-from .local_model import STRIDE
+from .local_model import FINE_STRIDE, STRIDE
 from .weights import load_net
 
 # collapse guards (PixelwiseCore); values chosen on training sequences, see PROVENANCE.md
-MIN_ROI = 0.5
+MIN_ROI = 0.7
 COLLAPSE = 0.0
+# memory refresh (PixelwiseCore); 0 = off
+REFRESH = 4
+REPLAY = 1
+# guided-filter refinement of the ROI probability map (radius in ROI pixels, eps); radius 0 = off.
+# Off: (8, 0.003) helped the training clips (DAVIS-train 2-stage 0.603 -> 0.611) but not the held-out
+# sequences (J 0.460 -> 0.442, and boxes worse), see PROVENANCE.md
+GUIDED = (0, 0.0)
 
 
 class PixelwiseTracker(Tracker):
@@ -51,14 +61,17 @@ class PixelwiseTracker(Tracker):
 
     def __init__(self, device: str = "cpu", weights: str | None = None, mode: str = "2stage", beta: float = 0.8,
                  threshold: float = 0.5, threads: int | None = 1, min_roi: float = MIN_ROI,
-                 collapse: float = COLLAPSE, **params: Any) -> None:
+                 collapse: float = COLLAPSE, refresh: int = REFRESH, replay: int = REPLAY,
+                 guided: tuple = GUIDED, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
         self.net = load_net(weights, device)
-        self.trunk = backbones.build("lite0", taps=(STRIDE,)).to(device)
+        taps = (FINE_STRIDE, STRIDE) if self.net.local.fine else (STRIDE,)
+        self.trunk = backbones.build("lite0", taps=taps).to(device)
         try:
-            self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse)
+            self.core = PixelwiseCore(self.net, self.trunk, mode, beta, threshold, device, min_roi, collapse,
+                                      refresh, replay, tuple(guided))
         except ValueError as exc:
             raise TrackerError(str(exc)) from exc
 

@@ -57,8 +57,8 @@ def validate_local(model: LocalModel, seqs: list[dict], length: int, seed: int, 
     rng = np.random.default_rng(seed + 7)
     ious, fps, areas = [], [], []
     for _ in range(count // 8):
-        f0, m0, fs, ts = D.draw_local_batch(seqs, wins, 8, rng, replace=True)
-        pred = torch.sigmoid(model(f0, m0, fs)) > 0.5
+        f0, m0, fs, ts, *fine = D.draw_local_batch(seqs, wins, 8, rng, replace=True, fine=model.fine)
+        pred = torch.sigmoid(model(f0, m0, fs, False, *fine)) > 0.5
         gt = ts > 0.5
         for b in range(len(pred)):
             for t in range(pred.shape[1]):
@@ -99,7 +99,7 @@ def cmd_local(a) -> None:
     wins = [D.windows(s, a.length) for s in seqs]
     _log(f"local stage {a.stage}: {len(seqs)} clips, {sum(map(len, wins))} windows, "
          f"{sum(len(s['feats']) for s in seqs)} ROIs")
-    model = LocalModel()
+    model = LocalModel(fine=a.fine)
     if a.init:
         widened = load_widened(model, torch.load(a.init, weights_only=True))
         _log(f"init from {a.init}" + (f" (widened: {widened})" if widened else ""))
@@ -114,8 +114,9 @@ def cmd_local(a) -> None:
         progress = max(it / a.iters, (time.time() - t0) / (a.minutes * 60))
         for g in opt.param_groups:
             g["lr"] = local_lr(a.lr, progress)
-        f0, m0, fs, ts = D.draw_local_batch(seqs, wins, a.batch, rng, replace=not a.no_replace)
-        logits, coarse = model(f0, m0, fs, coarse=True)
+        f0, m0, fs, ts, *fine = D.draw_local_batch(seqs, wins, a.batch, rng, replace=not a.no_replace,
+                                                   fine=a.fine)
+        logits, coarse = model(f0, m0, fs, True, *fine)
         loss, parts = local_loss(logits, ts)
         loss = loss + a.coarse_weight * coarse_loss(coarse, ts)
         opt.zero_grad()
@@ -134,7 +135,7 @@ def cmd_local(a) -> None:
                 best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
     after = validate_local(model, val, a.length, a.seed, a.val_count)
     _log(f"val after {it} iterations: {after}")
-    if best_state is not None and best["roi_iou"] > after["roi_iou"]:
+    if best_state is not None and best["roi_iou"] > after["roi_iou"] and not a.keep_last:
         model.load_state_dict(best_state)
         _log(f"keeping the best checkpoint, iteration {best_it}: {best}")
     else:
@@ -301,9 +302,10 @@ def cmd_global(a) -> None:
 # -- roll-out (Algorithm 1 on the training clips) ------------------------------------------------------
 def cmd_rollout(a) -> None:
     from .core import PixelwiseCore
-    from .weights import PixelwiseNet
-    net = PixelwiseNet()
-    net.local.load_state_dict(torch.load(a.local, weights_only=True))
+    from .weights import PixelwiseNet, is_fine
+    local = torch.load(a.local, weights_only=True)
+    net = PixelwiseNet(fine=is_fine(local, ""))
+    net.local.load_state_dict(local)
     net.global_.load_state_dict(torch.load(a.global_, weights_only=True))
     net.eval()
     trunk = D.build_trunk()
@@ -350,9 +352,10 @@ def cmd_rollout(a) -> None:
 
 
 def cmd_pack(a) -> None:
-    from .weights import PixelwiseNet
-    net = PixelwiseNet()
-    net.local.load_state_dict(torch.load(a.local, weights_only=True))
+    from .weights import PixelwiseNet, is_fine
+    local = torch.load(a.local, weights_only=True)
+    net = PixelwiseNet(fine=is_fine(local, ""))
+    net.local.load_state_dict(local)
     net.global_.load_state_dict(torch.load(a.global_, weights_only=True))
     # float16 halves the file (the model runs in float32; load_state_dict casts)
     state = {k: v.detach().clone().half() if v.is_floating_point() else v.detach().clone()
@@ -373,8 +376,11 @@ def add_stage_commands(sub, common) -> None:
     p.add_argument("--length", type=int, default=8, help="frames after the initial ROI per window")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--no-replace", action="store_true", help="skip §3.3 step 4 (ablation)")
+    p.add_argument("--fine", action="store_true", help="add the stride-8 match maps (needs a cache with them)")
     p.add_argument("--coarse-weight", type=float, default=0.5, help="deep supervision on the ConvLSTM output")
     p.add_argument("--val-every", type=int, default=150, help="held-out validation interval; the best is kept")
+    p.add_argument("--keep-last", action="store_true",
+                   help="keep the last iteration, not the best held-out validation (no choice on held-out data)")
     p.add_argument("--val-count", type=int, default=96, help="held-out windows per validation")
     p.set_defaults(func=cmd_local)
     p = sub.add_parser("global", parents=[common])

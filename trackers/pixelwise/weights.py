@@ -8,17 +8,23 @@ from torch import nn
 
 from ..base import TrackerError
 from .global_model import GlobalModel
-from .local_model import LocalModel
+from .local_model import MATCH_CHANNELS, LocalModel
 
 DEFAULT_WEIGHTS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "resources", "weights",
                                                 "pixelwise", "pixelwise_lite0.pth"))
 
 
 class PixelwiseNet(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, fine: bool = False) -> None:
         super().__init__()
-        self.local = LocalModel()
+        self.local = LocalModel(fine=fine)
         self.global_ = GlobalModel()
+
+
+def is_fine(state: dict, prefix: str = "local.") -> bool:
+    """Whether a state dict holds a fine local model (F-CNN reads 8 match maps, not 4)."""
+    w = state.get(prefix + "fcnn.0.weight")
+    return w is not None and w.shape[1] == 2 * MATCH_CHANNELS
 
 
 def load_state(path: str) -> dict:
@@ -34,9 +40,10 @@ def load_state(path: str) -> dict:
 
 def load_net(path: str | None = None, device: str = "cpu") -> PixelwiseNet:
     path = path or DEFAULT_WEIGHTS
-    net = PixelwiseNet()
+    state = load_state(path)
+    net = PixelwiseNet(fine=is_fine(state))
     try:
-        net.load_state_dict(load_state(path), strict=True)
+        net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise TrackerError(f"pixel-wise weights {path} do not fit the model: {exc}") from exc
     return net.to(device).eval()
