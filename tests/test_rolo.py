@@ -396,8 +396,8 @@ def test_mirrored_segment_moves_boxes_and_response_grid_together():
 
 
 def test_injected_wrong_detections_are_ones_the_assigner_would_take():
-    """Training's wrong-detection augmentation only uses a distractor that overlaps the previous true
-    box by IoU 0.3, as the assigner would; a far one would never reach the tracker's velocity fit."""
+    """--assignable-wrong: training's wrong-detection augmentation only uses a distractor that overlaps the
+    previous true box by IoU 0.3, as the assigner would; a far one would never reach the velocity fit."""
     from trackers.rolo.train_lstm import Segment, augmented_window
 
     n = 400
@@ -406,11 +406,18 @@ def test_injected_wrong_detections_are_ones_the_assigner_would_take():
     for alt, expect_wrong in ((far, False), (near, True)):
         seg = Segment(torch.zeros(n, 8), gt, gt.copy(), np.full(n, 0.9), np.tile(alt, (n, 1)))
         rng = np.random.default_rng(0)
-        seen = np.concatenate([augmented_window(seg, s, 12, rng, max_burst=2, prev_noise=0.0)["det"][:, 0].numpy()
+        seen = np.concatenate([augmented_window(seg, s, 12, rng, max_burst=2, prev_noise=0.0,
+                                                assignable_wrong=True)["det"][:, 0].numpy()
                                for s in range(1, n - 12, 12)])
         # box noise moves a detection by a few thousandths; a wrong one sits at the distractor
         wrong = np.abs(seen - alt[0]) < 0.01
         assert wrong.any() == expect_wrong
+    # the default (run 4's recipe) injects the far one too
+    rng = np.random.default_rng(0)
+    seg = Segment(torch.zeros(n, 8), gt, gt.copy(), np.full(n, 0.9), np.tile(far, (n, 1)))
+    seen = np.concatenate([augmented_window(seg, s, 12, rng, max_burst=2, prev_noise=0.0)["det"][:, 0].numpy()
+                           for s in range(1, n - 12, 12)])
+    assert (np.abs(seen - far[0]) < 0.01).any()
 
 
 def test_scaled_rollout_error_is_in_box_sizes_and_capped():

@@ -53,7 +53,8 @@ def _real_gaps(seg: Segment, min_length: int = 3) -> list[tuple[int, int]]:
 
 
 def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: int, step: int,
-                    gap_range: tuple[int, int] = (5, 15), prev_noise: float = 0.1, simulated_gaps: bool = True):
+                    gap_range: tuple[int, int] = (5, 15), prev_noise: float = 0.1, simulated_gaps: bool = True,
+                    assignable_wrong: bool = False):
     """History (``step`` frames with detections, as :func:`train_lstm.stack_windows`), the gap's
     frame vectors ``(B, G, F)``, true boxes ``(B, G, 4)`` and mask ``(B, G)``, and the gap's
     detections ``(det (B, G, 4), has (B, G), conf (B, G))``.  ``step`` here is the length of the
@@ -75,7 +76,8 @@ def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: in
             s = int(np.clip(start - step, 1, max(1, n - step - gap)))
         else:
             s = int(rng.integers(1, max(2, n - step - gap + 1)))
-        history.append(augmented_window(seg, s, step, rng, max_burst=2, prev_noise=prev_noise))
+        history.append(augmented_window(seg, s, step, rng, max_burst=2, prev_noise=prev_noise,
+                                        assignable_wrong=assignable_wrong))
         idx = np.clip(np.arange(s + step, s + step + gap), 0, n - 1)
         feats = seg.vectors[idx].clone()
         if simulated_gaps and rng.random() < 0.5:  # as when the target is hidden (real gaps are)
@@ -173,11 +175,12 @@ def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, g
 
 def rollout_term(segments: list[Segment], step: int, batch: int, gap_range: tuple[int, int],
                  prev_noise: float = 0.1, history: int = 0, correction_penalty: float = 0.0, scaled: bool = False,
-                 simulated_gaps: bool = True):
+                 simulated_gaps: bool = True, assignable_wrong: bool = False):
     """An ``extra_loss`` for :func:`train_lstm.train_lstm`: one batch of gap rollouts per iteration,
     each tracking ``history`` frames (default: ``step``) with detections before the gap."""
     def term(model: RoloLSTM, rng: np.random.Generator) -> torch.Tensor:
-        rollouts = sample_rollouts(segments, rng, batch, history or step, gap_range, prev_noise, simulated_gaps)
+        rollouts = sample_rollouts(segments, rng, batch, history or step, gap_range, prev_noise, simulated_gaps,
+                                   assignable_wrong)
         return rollout_loss(model, step, *rollouts, correction_penalty=correction_penalty, scaled=scaled)
 
     return term
