@@ -431,3 +431,19 @@ def test_scaled_rollout_error_is_in_box_sizes_and_capped():
     lost = target.clone()
     lost[:, 1] += 0.9
     assert torch.all(frame_errors(lost, target, scaled=True) == SCALED_ERROR_CAP)
+
+
+def test_simulated_gaps_hide_the_response_grid_only_when_asked():
+    from trackers.rolo.train_lstm import Segment
+    from trackers.rolo.train_rollout import RESPONSE_DIMS, sample_rollouts
+    n = 60
+    gt = np.stack([np.linspace(0.2, 0.6, n), np.full(n, 0.5), np.full(n, 0.1), np.full(n, 0.1)], 1)
+    seg = Segment(torch.ones(n, 256), gt, gt.copy(), np.full(n, 0.8), np.full((n, 4), np.nan))
+    hidden = []
+    for hide in (True, False):
+        _, gap_feats, *_ = sample_rollouts([seg], np.random.default_rng(0), batch=32, step=6, gap_range=(5, 5),
+                                           hide_response=hide)
+        zeroed = (gap_feats[..., RESPONSE_DIMS] == 0).all(-1).all(-1)
+        assert torch.all(gap_feats[..., : RESPONSE_DIMS.start] == 1)  # pooled features untouched
+        hidden.append(float(zeroed.float().mean()))
+    assert 0.2 < hidden[0] < 0.8 and hidden[1] == 0.0

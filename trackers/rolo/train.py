@@ -94,6 +94,8 @@ def parse_args(argv):
     p.add_argument("--assignable-wrong", action="store_true",
                    help="rollouts inject wrong detections only where the assigner would take them "
                         "(train_lstm.augmented_window)")
+    p.add_argument("--keep-response", action="store_true",
+                   help="simulated gaps keep the detector's response grid (train_rollout.sample_rollouts)")
     p.add_argument("--real-gaps-only", action="store_true",
                    help="rollouts keep the detections the detector made: no gaps simulated on visible targets "
                         "(train_rollout.sample_rollouts)")
@@ -167,7 +169,8 @@ def main(argv=None) -> int:
         extra = rollout_term(train_segments, step, args.rollout_batch, gap_range, args.prev_noise,
                              history=args.rollout_history, correction_penalty=args.correction_penalty,
                              scaled=args.rollout_loss == "scaled", simulated_gaps=not args.real_gaps_only,
-                             assignable_wrong=args.assignable_wrong) \
+                             assignable_wrong=args.assignable_wrong,
+                             hide_response=not args.keep_response) \
             if variant == "coords" and args.rollout_batch > 0 else None
         lstm = train_lstm(train_segments, variant, step, args.lstm_steps, args.seed, prev_noise=args.prev_noise,
                           log=log, extra_loss=extra, carry=args.carry, feature_dropout=args.feature_dropout,

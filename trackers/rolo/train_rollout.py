@@ -54,7 +54,7 @@ def _real_gaps(seg: Segment, min_length: int = 3) -> list[tuple[int, int]]:
 
 def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: int, step: int,
                     gap_range: tuple[int, int] = (5, 15), prev_noise: float = 0.1, simulated_gaps: bool = True,
-                    assignable_wrong: bool = False):
+                    assignable_wrong: bool = False, hide_response: bool = True):
     """History (``step`` frames with detections, as :func:`train_lstm.stack_windows`), the gap's
     frame vectors ``(B, G, F)``, true boxes ``(B, G, 4)`` and mask ``(B, G)``, and the gap's
     detections ``(det (B, G, 4), has (B, G), conf (B, G))``.  ``step`` here is the length of the
@@ -64,7 +64,11 @@ def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: in
     LSTM carries a track only where the detector really missed (a wall, a real occlusion) and never
     through frames where the target was in plain view.  Why: on the real sequences' simulated gaps
     standing still beats extrapolating the fitted velocity (session 6, measured), which taught the
-    LSTM to damp the motion behind a wall too."""
+    LSTM to damp the motion behind a wall too.
+
+    ``hide_response`` False: a simulated gap keeps the detector's response grid (by default it is zeroed
+    in half of them, as when the target is hidden), so the LSTM can tell a dropped detection of a
+    visible target from a target that is really gone."""
     gap = int(rng.integers(gap_range[0], gap_range[1] + 1))
     history, gap_feats, gap_gt, gap_mask, gap_dets = [], [], [], [], []
     for _ in range(batch):
@@ -80,7 +84,7 @@ def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: in
                                         assignable_wrong=assignable_wrong))
         idx = np.clip(np.arange(s + step, s + step + gap), 0, n - 1)
         feats = seg.vectors[idx].clone()
-        if simulated_gaps and rng.random() < 0.5:  # as when the target is hidden (real gaps are)
+        if simulated_gaps and hide_response and rng.random() < 0.5:  # as when the target is hidden
             feats[:, RESPONSE_DIMS] = 0.0
         gt = seg.gt[idx]
         valid = np.isfinite(gt).all(1) & (np.arange(s + step, s + step + gap) < n)
@@ -175,12 +179,12 @@ def rollout_loss(model: RoloLSTM, step: int, history, gap_feats: torch.Tensor, g
 
 def rollout_term(segments: list[Segment], step: int, batch: int, gap_range: tuple[int, int],
                  prev_noise: float = 0.1, history: int = 0, correction_penalty: float = 0.0, scaled: bool = False,
-                 simulated_gaps: bool = True, assignable_wrong: bool = False):
+                 simulated_gaps: bool = True, assignable_wrong: bool = False, hide_response: bool = True):
     """An ``extra_loss`` for :func:`train_lstm.train_lstm`: one batch of gap rollouts per iteration,
     each tracking ``history`` frames (default: ``step``) with detections before the gap."""
     def term(model: RoloLSTM, rng: np.random.Generator) -> torch.Tensor:
         rollouts = sample_rollouts(segments, rng, batch, history or step, gap_range, prev_noise, simulated_gaps,
-                                   assignable_wrong)
+                                   assignable_wrong, hide_response)
         return rollout_loss(model, step, *rollouts, correction_penalty=correction_penalty, scaled=scaled)
 
     return term
