@@ -154,6 +154,11 @@ class RoloLSTM(nn.Module):
     def step(self, features: torch.Tensor, location: torch.Tensor, prev: torch.Tensor,
              state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """One time step: ``(B,F)``, ``(B,L)``, ``(B,4)`` -> output, new state."""
+        out, _, state = self._advance(features, location, prev, state)
+        return out, state
+
+    def _advance(self, features, location, prev, state):
+        """One time step -> output, correction to the anchor (coordinates; else None), new state."""
         features = features * self.visual_keep
         if self.blind_gaps:
             # the location input's detection flag (both variants keep it right after the painted/offset part)
@@ -161,9 +166,12 @@ class RoloLSTM(nn.Module):
             features = features * location[..., flag_at: flag_at + 1]
         x = torch.cat([self.embed(self.feature_drop(features)), location], -1)
         h, c = self.cell(x, state)
-        return self._output(h, location, prev), (h, c)
+        out, correction = self._output(h, location, prev)
+        return out, correction, (h, c)
 
-    def _output(self, h: torch.Tensor, location: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    def _output(self, h: torch.Tensor, location: torch.Tensor, prev: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output and (coordinates only) the LSTM's correction to its anchor."""
         if self.variant == "coords":
             # anchor on the detection when there is one (prev + its offset), else on the previous
             # output ("hold") or on the previous output moved on by its last motion ("velocity")
@@ -184,13 +192,11 @@ class RoloLSTM(nn.Module):
                 anchor = anchor + shift * (1 - flag)
             # a bounded step (at most 0.1 of the frame per frame) keeps one bad output from derailing it
             correction = 0.1 * torch.tanh(self.head(h))
-            # kept for training's correction penalty (train_rollout.py): the last step's, of the last call
-            self.last_correction = correction
             out = anchor + correction
             # centre anywhere in the frame (and a little outside), size positive
-            return torch.cat([out[..., :2].clamp(-0.25, 1.25), out[..., 2:].clamp(1e-3, 1.5)], -1)
+            return torch.cat([out[..., :2].clamp(-0.25, 1.25), out[..., 2:].clamp(1e-3, 1.5)], -1), correction
         heat_in = location[..., : self.heatmap_size ** 2]
-        return torch.sigmoid(self.head(h) + self.skip_gain * (2.0 * heat_in - 1.0))
+        return torch.sigmoid(self.head(h) + self.skip_gain * (2.0 * heat_in - 1.0)), None
 
     def with_motion(self, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """Coordinates: append each step's motion of the previous output (0 at the window's start)
@@ -218,12 +224,20 @@ class RoloLSTM(nn.Module):
             parts.append((locations[..., 2:6] - motion) * locations[..., 6:7])
         return torch.cat(parts, -1)
 
-    def forward(self, features: torch.Tensor, locations: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, locations: torch.Tensor, prev: torch.Tensor,
+                with_corrections: bool = False):
+        """Outputs ``(B,T,4|S*S)``; with ``with_corrections`` (coordinates) also each step's correction of
+        the LSTM to its anchor ``(B,T,4)``, for training's correction penalty (train_rollout.py)."""
         batch, steps = features.shape[:2]
         state = self.zero_state(batch, features.device)
         locations = self.with_motion(locations, prev)
-        outs = []
+        outs, corrections = [], []
         for t in range(steps):
-            out, state = self.step(features[:, t], locations[:, t], prev[:, t], state)
+            out, correction, state = self._advance(features[:, t], locations[:, t], prev[:, t], state)
             outs.append(out)
-        return torch.stack(outs, 1)
+            corrections.append(correction)
+        if not with_corrections:
+            return torch.stack(outs, 1)
+        if self.variant != "coords":
+            raise ValueError("only the coordinate LSTM corrects an anchor")
+        return torch.stack(outs, 1), torch.stack(corrections, 1)

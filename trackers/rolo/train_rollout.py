@@ -111,13 +111,11 @@ def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int
     its anchor ``(B, H + G, 4)``."""
     feats, prev, _, _, det, has, conf = history
     length, batch = feats.shape[1], feats.shape[0]
-    none = torch.zeros(batch)
+    gap = gap_feats.shape[1]
+    if gap_dets is None:  # no detection in the gap
+        gap_dets = (torch.zeros(batch, gap, 4), torch.zeros(batch, gap), torch.zeros(batch, gap))
     frames = [(feats[:, t], det[:, t], has[:, t], conf[:, t]) for t in range(length)]
-    if gap_dets is None:
-        frames += [(gap_feats[:, g], torch.zeros_like(det[:, 0]), none, none) for g in range(gap_feats.shape[1])]
-    else:
-        frames += [(gap_feats[:, g], gap_dets[0][:, g], gap_dets[1][:, g], gap_dets[2][:, g])
-                   for g in range(gap_feats.shape[1])]
+    frames += [(gap_feats[:, g], *(part[:, g] for part in gap_dets)) for g in range(gap)]
     window, outs, corrections, last = [], [], [], prev[:, 0]
     # coast carry: the detections the velocity is fitted on, as RoloCore keeps them (the first
     # previous box stands for the box the tracker was started from)
@@ -130,9 +128,10 @@ def rollout_outputs(model: RoloLSTM, history, gap_feats: torch.Tensor, step: int
         loc = location_input(model.variant, det_t, has_t, conf_t, last, motion=fit)
         window = (window + [(f_t, loc, last)])[-step:]
         f, l, p = (torch.stack(part, 1) for part in zip(*window))
-        last = model(f, l, p)[:, -1]
+        out, correction = model(f, l, p, with_corrections=True)
+        last = out[:, -1]
         outs.append(last)
-        corrections.append(model.last_correction)
+        corrections.append(correction[:, -1])
     outs = torch.stack(outs, 1)
     return outs[:, :length], outs[:, length:], torch.stack(corrections, 1)
 
