@@ -126,6 +126,19 @@ class FCOTNet(nn.Module):
         return self.fuse[0] * up + self.fuse[1] * m72
 
 
+class FeatureHeads(nn.Module):
+    """``FCOTNet.features`` as tensors in, tensors out ``(t4, t8, t16) -> (x18, x72, xreg)``: the form
+    :class:`trackers.backbones.onnx_module.OnnxModuleRunner` exports (the tracker runs it on ONNX Runtime)."""
+
+    def __init__(self, net: FCOTNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, t4: torch.Tensor, t8: torch.Tensor, t16: torch.Tensor):
+        feats = self.net.features({4: t4, 8: t8, 16: t16})
+        return feats["x18"], feats["x72"], feats["xreg"]
+
+
 def normalize_regression_features(xreg: torch.Tensor, scale: float | None, power: float = 1.0):
     """``xreg`` (N, C, H, W) with that power of each cell's norm divided out and ``scale`` (the init crop's
     median cell norm; taken from ``xreg[0]`` when None) multiplied in -> (features, scale).  Shared by the
