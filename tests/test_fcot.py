@@ -296,3 +296,46 @@ def test_normalized_regression_features_share_one_norm_and_still_track(clip):
     torch.testing.assert_close(x_half, expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(TrackerError, match="normalize_regression"):
         trackers.create("fcot", device="cpu", normalize_regression=2.0)
+
+
+@pytest.mark.parametrize("shape, k", [((6, 16, 72, 72), 5), ((5, 112, 18, 18), 3), ((3, 4, 17, 23), 3)])
+def test_spectral_samples_give_the_convolutions_results(shape, k):
+    """The FFT form of the classifiers' response and filter gradient equals the convolutions (the CG fit
+    uses it for speed), also for odd sizes and after stacking separately transformed samples."""
+    from trackers.fcot.optim import SpectralSamples, apply_filter, filter_gradient
+    g = torch.Generator().manual_seed(k)
+    x = torch.randn(*shape, generator=g) * 3
+    f = torch.randn(1, shape[1], k, k, generator=g)
+    r = torch.randn(shape[0], 1, *shape[2:], generator=g)
+    spec = SpectralSamples.cat([SpectralSamples.of(x[:2], k), SpectralSamples.of(x[2:], k)])
+    ref_a, ref_g = apply_filter(x, f), filter_gradient(x, r, k)
+    assert len(spec) == shape[0]
+    assert spec.apply(f).shape == ref_a.shape and spec.gradient(r).shape == ref_g.shape
+    assert float((spec.apply(f) - ref_a).abs().max()) < 1e-4 * float(ref_a.abs().max())
+    assert float((spec.gradient(r) - ref_g).abs().max()) < 1e-4 * float(ref_g.abs().max())
+
+
+def test_regressor_fit_on_mask_windows_equals_the_full_map_fit():
+    """regressor_cg works on windows around the near-centre cells (crop_to_mask); the fit must be the one
+    over the whole maps, also for a target at the crop's edge and one outside it (empty mask)."""
+    from trackers.fcot.optim import _conjugate_gradient, apply_filter, filter_gradient, regressor_cg
+    from trackers.fcot.targets import regression_targets
+    g = torch.Generator().manual_seed(1)
+    n = 6
+    x = torch.randn(n, 16, 72, 72, generator=g)
+    centres = torch.tensor([[144.0, 144.0], [10.0, 280.0], [286.0, 3.0], [-60.0, 100.0], [200.0, 50.0],
+                            [70.0, 90.0]])
+    sizes = torch.tensor([[40.0, 60.0], [20.0, 20.0], [30.0, 50.0], [30.0, 30.0], [90.0, 20.0], [8.0, 8.0]])
+    boxes = torch.cat([centres - sizes / 2, centres + sizes / 2], 1)
+    targets, mask = regression_targets(boxes, (72, 72))
+    assert float(mask[3].sum()) == 0 and float(mask[0].sum()) > 0
+    f0 = 0.01 * torch.randn(4, 16, 3, 3, generator=g)
+    bias, w, lam = torch.full((4,), 0.5), torch.full((n,), 1.0 / n), torch.tensor(0.1)
+    mw = mask * w.view(-1, 1, 1, 1) / mask.sum((1, 2, 3), keepdim=True).clamp(min=1)
+
+    def normal_op(v):
+        return filter_gradient(x, mw * apply_filter(x, v), 3) + lam ** 2 * v
+    full = _conjugate_gradient(f0, normal_op, filter_gradient(x, mw * (targets - bias.view(1, -1, 1, 1)), 3), 5)
+    windowed = regressor_cg(f0, bias, x, targets, mask, w, lam, 5)
+    assert float((full - f0).abs().max()) > 1e-3            # the fit moved
+    assert float((windowed - full).abs().max()) < 1e-4 * float(full.abs().max())

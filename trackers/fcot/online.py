@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import FCOTNet
-from .optim import apply_filter, classifier_gauss_newton_cg, classifier_steps, regressor_cg, regressor_steps
+from .model import K18, K72, FCOTNet
+from .optim import (SpectralSamples, apply_filter, classifier_gauss_newton_cg, classifier_steps, regressor_cg,
+                    regressor_steps)
+
+# the classifiers' features and filter sizes: the CG fits work on their spectra
+CLASSIFIER_FILTERS = (("x18", K18), ("x72", K72))
 from .targets import SIGMA_COARSE, SIGMA_FINE_ONLINE, regression_targets, score_labels
 
 
@@ -23,6 +27,13 @@ from .targets import SIGMA_COARSE, SIGMA_FINE_ONLINE, regression_targets, score_
 class Sample:
     feats: dict[str, torch.Tensor]     # x18, x72, xreg of one crop, batch dim 1
     box: torch.Tensor                  # (4,) xyxy in crop pixels
+    spectra: dict[str, SpectralSamples] = field(default_factory=dict, repr=False)
+
+    def spectrum(self, key: str, k: int) -> SpectralSamples:
+        """The classifier features' spectrum, computed once: a sample stays in the memory for many refits."""
+        if key not in self.spectra:
+            self.spectra[key] = SpectralSamples.of(self.feats[key], k)
+        return self.spectra[key]
 
 
 @dataclass
@@ -54,6 +65,10 @@ class Memory:
         later = 0.5 * later / later.sum() if n2 else later
         w = torch.cat([torch.full((n1,), 1.0 / n1 if not n2 else 0.5 / n1), later])
         return feats, boxes, w
+
+    def stacked_spectra(self) -> dict[str, SpectralSamples]:
+        samples = self.first + self.later
+        return {key: SpectralSamples.cat([s.spectrum(key, k) for s in samples]) for key, k in CLASSIFIER_FILTERS}
 
 
 class OnlineModels:
@@ -90,7 +105,7 @@ class OnlineModels:
         boxes = torch.stack([s.box for s in samples])
         f18, f72 = self.net.init_classifiers(feats, boxes)
         freg = self.net.init_regressor(feats, boxes)
-        models = self._optimise((f18, f72, freg), self.init_iters)
+        models = self._optimise((f18, f72, freg), self.init_iters, spectra=self._spectra())
         self.first_models = self.latest = self.current = models
         # the fused peak on the un-augmented sample: scores are reported relative to it, so 1 means
         # "as target-like as the frame the model was fitted to" whatever amplitude the fit reached
@@ -108,12 +123,16 @@ class OnlineModels:
     def snapshot(self):
         """What a refit needs, taken now: the memory stacked and the latest models.  A refit
         on a snapshot touches nothing shared, so it may run on another thread while tracking goes on."""
-        return self.memory.stacked(), self.latest
+        return self.memory.stacked(), self._spectra(), self.latest
 
     @torch.no_grad()
     def refit(self, snapshot) -> tuple[torch.Tensor, ...]:
-        memory, latest = snapshot
-        return self._optimise(latest, self.update_iters, memory)
+        memory, spectra, latest = snapshot
+        return self._optimise(latest, self.update_iters, memory, spectra)
+
+    def _spectra(self) -> dict[str, SpectralSamples] | None:
+        """The memory's classifier spectra for the CG solver (each sample's transformed once, then reused)."""
+        return self.memory.stacked_spectra() if self.solver == "cg" else None
 
     def apply(self, latest: tuple[torch.Tensor, ...]) -> None:
         self.latest = latest
@@ -127,9 +146,12 @@ class OnlineModels:
         s72 = apply_filter(feats["x72"], f72[None])
         return s18, s72, self.net.fuse_maps(s18, s72)
 
-    def _optimise(self, models, iters: int, memory=None):
+    def _optimise(self, models, iters: int, memory=None, spectra: dict[str, SpectralSamples] | None = None):
+        """``spectra``: the classifier features' :class:`SpectralSamples` (same samples as ``memory``);
+        the CG solver uses them when given, the plain features otherwise (same result, slower)."""
         net = self.net
         feats, boxes, w = memory if memory is not None else self.memory.stacked()
+        spectra = spectra or {}
         f18, f72, freg = models
         lab18 = score_labels(boxes, feats["x18"].shape[-2:], 16, SIGMA_COARSE)
         lab72 = score_labels(boxes, feats["x72"].shape[-2:], 4, SIGMA_FINE_ONLINE)
@@ -138,8 +160,8 @@ class OnlineModels:
         lam_reg = net.log_reg_lambda.exp()
         if self.solver == "cg":
             gn = max(1, iters // self.cg_iters)
-            f18 = classifier_gauss_newton_cg(f18, feats["x18"], lab18, w, lam18, gn, self.cg_iters)
-            f72 = classifier_gauss_newton_cg(f72, feats["x72"], lab72, w, lam72, gn, self.cg_iters)
+            f18 = classifier_gauss_newton_cg(f18, spectra.get("x18", feats["x18"]), lab18, w, lam18, gn, self.cg_iters)
+            f72 = classifier_gauss_newton_cg(f72, spectra.get("x72", feats["x72"]), lab72, w, lam72, gn, self.cg_iters)
             freg = regressor_cg(freg, net.reg_bias, feats["xreg"], reg_t, reg_m, w, lam_reg, iters)
             return f18, f72, freg
         steps = net.log_step.exp()
