@@ -87,11 +87,19 @@ class FCOTNet(nn.Module):
         self.fuse = nn.Parameter(torch.tensor([0.5, 0.5]))
 
     # -- features ---------------------------------------------------------------
-    def features(self, taps: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def features(self, taps: dict[int, torch.Tensor], outputs=("x18", "x72", "xreg")) -> dict[str, torch.Tensor]:
+        """The heads' features named in ``outputs`` (the tracker skips ``x18`` when Score Map-18 works on the
+        trunk's features)."""
         d16, d8, d4 = self.decoder(taps[4], taps[8], taps[16])
-        d8_up = F.interpolate(self.reg_lat8(d8), size=d4.shape[-2:], mode="bilinear", align_corners=False)
-        return {"x18": self.head18(d16), "x72": self.head72(d4),
-                "xreg": self.head_reg(torch.cat([d8_up, d4], 1))}
+        feats = {}
+        if "x18" in outputs:
+            feats["x18"] = self.head18(d16)
+        if "x72" in outputs:
+            feats["x72"] = self.head72(d4)
+        if "xreg" in outputs:
+            d8_up = F.interpolate(self.reg_lat8(d8), size=d4.shape[-2:], mode="bilinear", align_corners=False)
+            feats["xreg"] = self.head_reg(torch.cat([d8_up, d4], 1))
+        return feats
 
     # -- initializers ---------------------------------------------------------------
     @staticmethod
@@ -130,13 +138,13 @@ class FeatureHeads(nn.Module):
     """``FCOTNet.features`` as tensors in, tensors out ``(t4, t8, t16) -> (x18, x72, xreg)``: the form
     :class:`trackers.backbones.onnx_module.OnnxModuleRunner` exports (the tracker runs it on ONNX Runtime)."""
 
-    def __init__(self, net: FCOTNet) -> None:
+    def __init__(self, net: FCOTNet, outputs: tuple[str, ...] = ("x18", "x72", "xreg")) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.outputs = net, tuple(outputs)
 
     def forward(self, t4: torch.Tensor, t8: torch.Tensor, t16: torch.Tensor):
-        feats = self.net.features({4: t4, 8: t8, 16: t16})
-        return feats["x18"], feats["x72"], feats["xreg"]
+        feats = self.net.features({4: t4, 8: t8, 16: t16}, self.outputs)
+        return tuple(feats[name] for name in self.outputs)
 
 
 def normalize_regression_features(xreg: torch.Tensor, scale: float | None, power: float = 1.0):

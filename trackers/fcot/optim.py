@@ -52,15 +52,17 @@ class SpectralSamples:
 
     def apply(self, f: torch.Tensor) -> torch.Tensor:
         """``apply_filter(x, f)`` for ``f (1, C, k, k)`` -> ``(N, 1, H, W)``."""
+        if f.shape[0] != 1:
+            raise ValueError("SpectralSamples serve single-output filters")
         kernel = torch.fft.rfft2(torch.flip(f, (-2, -1)), s=self.padded)          # correlation = flipped conv
-        y = torch.fft.irfft2((self.spectra[:, None] * kernel[None]).sum(2), s=self.padded)
+        y = torch.fft.irfft2((self.spectra * kernel).sum(1, keepdim=True), s=self.padded)
         p = self.k // 2
         return y[..., p:p + self.size[0], p:p + self.size[1]]
 
     def gradient(self, residual: torch.Tensor) -> torch.Tensor:
         """``filter_gradient(x, residual, k)`` for ``residual (N, 1, H, W)`` -> ``(1, C, k, k)``."""
         r = torch.fft.rfft2(residual, s=self.padded).conj()
-        g = torch.fft.irfft2((self.spectra[:, None] * r[:, :, None]).sum(0), s=self.padded)
+        g = torch.fft.irfft2((self.spectra * r).sum(0, keepdim=True), s=self.padded)
         p = self.k // 2
         rows = torch.arange(-p, p + 1, device=g.device) % self.padded[0]
         cols = torch.arange(-p, p + 1, device=g.device) % self.padded[1]

@@ -136,7 +136,6 @@ class FCOTTracker(Tracker):
         self.net = load_net(weights or DEFAULT_WEIGHTS, device)
         self.trunk = backbones.build("lite0", taps=TRUNK_TAPS).to(device)
         # the decoder and heads on ONNX Runtime where that is equivalent (CPU): ~5 ms a frame instead of ~9
-        self._heads = OnnxModuleRunner(FeatureHeads(self.net).eval(), ("t4", "t8", "t16"), ("x18", "x72", "xreg"))
         self.search_size, self.context = int(search_size), float(context)
         self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
         self.augmentations, self.seed = int(augmentations), int(seed)
@@ -146,6 +145,9 @@ class FCOTTracker(Tracker):
             raise TrackerError(f"fine_features must be 'head' or 'trunk', got {fine_features!r}")
         self.coarse_from_trunk = coarse_features == "trunk"
         self.fine_from_trunk = fine_features == "trunk"
+        self._head_outputs = ("x72", "xreg") if self.coarse_from_trunk else ("x18", "x72", "xreg")
+        self._heads = OnnxModuleRunner(FeatureHeads(self.net, self._head_outputs).eval(), ("t4", "t8", "t16"),
+                                       self._head_outputs)
         self.refit_interval = int(refit_interval or update_interval)
         if not 0 <= int(refit_lag) <= self.refit_interval:
             raise TrackerError(f"refit_lag must be between 0 and refit_interval ({self.refit_interval}), "
@@ -175,7 +177,7 @@ class FCOTTracker(Tracker):
     def _features(self, patches: list[np.ndarray]) -> dict[str, torch.Tensor]:
         x = backbones.normalize(np.stack(patches), device=self.device)
         taps = self.trunk(x)
-        feats = dict(zip(("x18", "x72", "xreg"), self._heads(taps[4], taps[8], taps[16])))
+        feats = dict(zip(self._head_outputs, self._heads(taps[4], taps[8], taps[16])))
         if self.coarse_from_trunk:
             # Score Map-18 on the frozen ImageNet features, scaled so a filter's input energy matches the
             # head features' (RMS ~3.6 over 112 channels vs ~29 over 32) and the online fit's learned
