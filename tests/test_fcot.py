@@ -212,7 +212,7 @@ def test_size_damping_keeps_scale_and_aspect_near_the_last_human_box():
     from trackers.fcot.tracker import FCOTTracker
 
     t = object.__new__(FCOTTracker)          # the size rule only, no network
-    t.size_lr, t.max_scale_change, t.max_aspect_change = 0.3, 1.5, 1.5
+    t.size_lr, t.max_scale_change, t.max_aspect_change, t.scale_check = 0.3, 1.5, 1.5, 0.0
     t.size = np.array([30.0, 100.0])
     t.reference_size = t.size.copy()
     for _ in range(60):
@@ -339,3 +339,21 @@ def test_regressor_fit_on_mask_windows_equals_the_full_map_fit():
     windowed = regressor_cg(f0, bias, x, targets, mask, w, lam, 5)
     assert float((full - f0).abs().max()) > 1e-3            # the fit moved
     assert float((windowed - full).abs().max()) < 1e-4 * float(full.abs().max())
+
+
+def test_box_follows_a_target_that_shrinks_to_less_than_half():
+    """The scale check (trackers.ops.scale_search) keeps the box's size with the target's: on this clip the
+    target shrinks to 0.44 of its first size; the regressor alone kept the box near the first size (box
+    scale over the truth up to 2.15, measured in session 7), with the check it stays within 0.94-1.04."""
+    clip = SyntheticClip(num_frames=60, seed=5, width=320, height=240, scale_amplitude=0.45, speed=2.0)
+    first = math.sqrt(clip.box(0)[2] * clip.box(0)[3])
+    assert min(math.sqrt(clip.box(i)[2] * clip.box(i)[3]) for i in range(60)) < 0.5 * first
+    t = trackers.create("fcot", device="cpu", augmentations=9)
+    t.init(clip.frame(0), box=clip.box(0))
+    ious, ratios = [], []
+    for i in range(1, len(clip)):
+        box, truth = t.track(clip.frame(i)).box, clip.box(i)
+        ious.append(iou_xywh(box, truth))
+        ratios.append(math.sqrt(box[2] * box[3] / (truth[2] * truth[3])))
+    assert 0.85 < min(ratios) and max(ratios) < 1.18, (min(ratios), max(ratios))
+    assert np.mean(ious) > 0.8

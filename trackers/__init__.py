@@ -19,14 +19,19 @@ register("pixelwise-1stage", "trackers.pixelwise.tracker:PixelwiseTracker",
 register("fcot", "trackers.fcot.tracker:FCOTTracker",
          "FCOT: two-scale online classifiers + online anchor-free box regression (EfficientNet-Lite0)",
          needs_weights=True, trained_on="fcot/train_sequences.txt")
+register("fcot-noscale", "trackers.fcot.tracker:FCOTTracker",
+         "FCOT ablation: the box size from the online regressor alone, no scale check (the default until "
+         "session 7)", needs_weights=True, scale_check=0.0, max_scale_change=1.5,
+         trained_on="fcot/train_sequences.txt")
 register("fcot-heads", "trackers.fcot.tracker:FCOTTracker",
          "FCOT ablation, the paper's recipe: Score Map-18 on the trained head (not the ImageNet trunk), "
-         "memory update every 25 frames, lambda 0.25", needs_weights=True, coarse_features="head",
-         update_interval=25, merge_lambda=0.25, trained_on="fcot/train_sequences.txt")
+         "memory update every 25 frames, lambda 0.25, box size from the regressor alone", needs_weights=True,
+         coarse_features="head", update_interval=25, merge_lambda=0.25, scale_check=0.0, max_scale_change=1.5,
+         trained_on="fcot/train_sequences.txt")
 register("fcot-norm", "trackers.fcot.tracker:FCOTTracker",
-         "FCOT variant: regression features normalised to one norm per cell (boxes do not shrink on unseen "
-         "targets; better on the held-out sequences, worse on the training ones)", needs_weights=True,
-         normalize_regression=True, trained_on="fcot/train_sequences.txt")
+         "FCOT variant (session 5): regression features normalised to one norm per cell, no scale check "
+         "(boxes shrink less on unseen targets)", needs_weights=True,
+         normalize_regression=True, scale_check=0.0, max_scale_change=1.5, trained_on="fcot/train_sequences.txt")
 register("gstp", "trackers.gstp.tracker:GSTPTracker",
          "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence",
          needs_weights=True, trained_on="gstp/train_sequences.txt")

@@ -53,7 +53,7 @@ import torch
 from .. import backbones
 from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops.boxes import clip_to_frame
-from ..ops import crop_square, warp_crop
+from ..ops import crop_square, scale_search, warp_crop
 from ..backbones.onnx_module import OnnxModuleRunner
 from .model import REG_UNIT, TRUNK_TAPS, FCOTNet, FeatureHeads, normalize_regression_features
 from .online import OnlineModels, Sample
@@ -125,11 +125,12 @@ class FCOTTracker(Tracker):
                  search_size: int = 288, context: float = 4.0, lost_threshold: float = 0.3,
                  update_interval: int = 10, merge_lambda: float = 0.1, init_iters: int = 50,
                  update_iters: int = 5, augmentations: int = 15, window_influence: float = 0.3, seed: int = 0,
-                 solver: str = "cg", size_lr: float = 0.3, max_scale_change: float = 1.5,
+                 solver: str = "cg", size_lr: float = 0.3, max_scale_change: float = 3.0,
                  max_aspect_change: float = 1.5, refit_interval: int | None = None,
                  sample_threshold: float | None = None, memory_capacity: int = 30, memory_decay: float = 0.0,
                  coarse_features: str = "trunk", fine_features: str = "head", refit_lag: int = 0,
-                 scale_augment: float = 0.0, normalize_regression: float = 0.0, **params: Any) -> None:
+                 scale_augment: float = 0.0, normalize_regression: float = 0.0, scale_check: float = 0.05,
+                 scale_check_tap: int = 8, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -170,6 +171,11 @@ class FCOTTracker(Tracker):
         self.size_lr = float(size_lr)
         self.max_scale_change, self.max_aspect_change = float(max_scale_change), float(max_aspect_change)
         self._hann: torch.Tensor | None = None
+        if int(scale_check_tap) not in TRUNK_TAPS:
+            raise TrackerError(f"scale_check_tap must be one of {TRUNK_TAPS}, got {scale_check_tap}")
+        self.scale_check, self.scale_check_tap = float(scale_check), int(scale_check_tap)
+        self._templates: list[torch.Tensor] = []   # trunk descriptors of the boxes a person gave
+        self._last_taps: dict[int, torch.Tensor] | None = None
         self._pad: tuple[float, ...] | None = None
 
     # -- features -----------------------------------------------------------------
@@ -177,6 +183,7 @@ class FCOTTracker(Tracker):
     def _features(self, patches: list[np.ndarray]) -> dict[str, torch.Tensor]:
         x = backbones.normalize(np.stack(patches), device=self.device)
         taps = self.trunk(x)
+        self._last_taps = taps
         feats = dict(zip(self._head_outputs, self._heads(taps[4], taps[8], taps[16])))
         if self.coarse_from_trunk:
             # Score Map-18 on the frozen ImageNet features, scaled so a filter's input energy matches the
@@ -207,6 +214,9 @@ class FCOTTracker(Tracker):
         rng = np.random.default_rng(self.seed)
         variants = _augment(patch, count, rng, self.scale_augment)
         feats = self._features([v for v, _ in variants])
+        # the scale check's template: this box a person gave, on the un-augmented crop's trunk features
+        self._new_template = scale_search.template(self._last_taps[self.scale_check_tap][:1], pbox,
+                                                   1.0 / self.scale_check_tap)
         return [Sample({k: v[i:i + 1] for k, v in feats.items()},
                        torch.as_tensor(_warp_box(pbox, m), device=self.device))
                 for i, (_, m) in enumerate(variants)]
@@ -216,6 +226,7 @@ class FCOTTracker(Tracker):
         self._pad = tuple(float(v) for v in frame.reshape(-1, 3).mean(0))
         self._reg_scale = None   # set from this frame's crop (kept through corrections, like the first samples)
         self.online.start(self._samples(frame, box, self.augmentations))
+        self._templates = [self._new_template]
         self._set_state(box)
 
     def reinit(self, frame: np.ndarray, box: Box | None = None, mask: np.ndarray | None = None,
@@ -225,6 +236,7 @@ class FCOTTracker(Tracker):
             return self.init(frame, box, mask, info)
         frame, box = self._checked_target(frame, box, mask)
         self.online.start(self._samples(frame, box, max(3, self.augmentations // 3)), keep_first=True)
+        self._templates = self._templates[:1] + [self._new_template]   # the first box and the latest correction
         self._set_state(box)
 
     def _set_state(self, box: Box) -> None:
@@ -269,7 +281,7 @@ class FCOTTracker(Tracker):
             self.centre = np.array([np.clip(cx, 0, W), np.clip(cy, 0, H)])
             # size damping (SiamRPN's scale learning rate): the regressor's per-frame size is noisy, and
             # since the next crop scales with the size, undamped errors feed back and random-walk
-            self.size = self._damped_size(w, h)
+            self.size = self._damped_size(w, h, t)
             w, h = self.size
             self.widen = 1.0
             self.last_box = (self.centre[0] - w / 2, self.centre[1] - h / 2, w, h)
@@ -282,7 +294,7 @@ class FCOTTracker(Tracker):
         maps = self._maps(s18[0, 0], s72[0, 0], fused, reg[0], t)
         return TrackResult(box, score, None, maps)
 
-    def _damped_size(self, w: float, h: float) -> np.ndarray:
+    def _damped_size(self, w: float, h: float, t=None) -> np.ndarray:
         """Take ``size_lr`` of the regressed size change, then keep the scale (sqrt area) within
         ``max_scale_change`` and the aspect ratio within ``max_aspect_change`` of the last box a
         person gave (init or correction).  Why: the regressor's size errors feed back through the
@@ -291,12 +303,28 @@ class FCOTTracker(Tracker):
         after that the crop was too small to find her again.  (SiamRPN penalises size and aspect changes for the same reason; CSRT
         never changes the aspect ratio.)"""
         nw, nh = self.size + self.size_lr * (np.array([w, h]) - self.size)
+        if self.scale_check and t is not None:
+            nw, nh = self._checked_scale(np.array([nw, nh]), t)
         rw, rh = self.reference_size
         ref_scale, ref_aspect = math.sqrt(rw * rh), rw / rh
         k_scale, k_aspect = self.max_scale_change, self.max_aspect_change
         scale = float(np.clip(math.sqrt(nw * nh), ref_scale / k_scale, ref_scale * k_scale))
         aspect = float(np.clip(nw / nh, ref_aspect / k_aspect, ref_aspect * k_aspect))
         return np.array([scale * math.sqrt(aspect), scale / math.sqrt(aspect)])
+
+    def _checked_scale(self, size: np.ndarray, t) -> np.ndarray:
+        """Of the box at ``size`` and at ``size`` scaled by ``1 +- scale_check``, the one whose trunk features
+        are most like a box a person gave (DSST-style scale search on the features already computed)."""
+        steps = scale_search.scale_steps(self.scale_check)
+        boxes = []
+        for k in steps:
+            w, h = size * k
+            pb = t.box_to_patch((self.centre[0] - w / 2, self.centre[1] - h / 2, w, h))
+            boxes.append([pb[0], pb[1], pb[0] + pb[2], pb[1] + pb[3]])
+        best, _ = scale_search.most_similar(self._last_taps[self.scale_check_tap],
+                                            torch.tensor(boxes, dtype=torch.float32), self._templates,
+                                            1.0 / self.scale_check_tap)
+        return size * steps[best]
 
     def _window(self, fused: torch.Tensor) -> torch.Tensor:
         if self._hann is None or self._hann.shape != fused.shape:
