@@ -43,10 +43,13 @@ def test_runner_equals_torch_on_the_fcot_heads(heads):
         scale = float(r.abs().max())
         assert scale > 0.1
         assert float((o - r).abs().max()) <= REL_TOL * scale
-    # same shapes again: the same graph; other shapes (another crop size): a second graph
+    # same shapes again, or another batch size: the same graph; another crop size: a second graph
     with torch.no_grad():
         runner(*_taps(1))
-        assert runner.exports == 1
+        batch = tuple(torch.cat([t, 2 * t]) for t in _taps(3))
+        out = runner(*batch)
+        assert runner.exports == 1 and out[2].shape[0] == 2
+        assert torch.allclose(out[2], module(*batch)[2], atol=REL_TOL * float(out[2].abs().max()))
         small = tuple(t[..., : t.shape[-1] // 2, : t.shape[-1] // 2] for t in _taps(2))
         out = runner(*small)
         assert runner.exports == 2

@@ -11,8 +11,9 @@ it serves a call only when that is exactly equivalent (eval mode, float32 CPU
 inputs, no gradient wanted) and falls back to the torch module on anything
 else, including any failure to export or load (logged once).  The graph is
 exported in memory with torch's TorchScript-based exporter for the call's
-input shapes (a tracker's crop size is fixed, so there is one graph per
-tracker; under a second to write), and rebuilt when a weight changes.
+input shapes but any batch size (a tracker's crop size is fixed, so there is one graph per
+tracker: its first-frame augmentations, a correction's and a frame's crops share it; ~0.3 s to
+write), and rebuilt when a weight changes.
 ``TRACKASSIST_TRUNK_ENGINE=torch`` turns it off like the trunk's engine.
 """
 from __future__ import annotations
@@ -72,7 +73,7 @@ class OnnxModuleRunner:
 
     def _session(self, args: tuple):
         threads = max(1, torch.get_num_threads())
-        key = (tuple(tuple(a.shape) for a in args), threads)
+        key = (tuple(tuple(a.shape[1:]) for a in args), threads)     # the batch axis is dynamic
         tensors = list(self.module.parameters()) + list(self.module.buffers())
         fingerprint = _weights_fingerprint(tensors)
         with self._lock:
@@ -89,6 +90,7 @@ class OnnxModuleRunner:
             warnings.simplefilter("ignore")
             torch.onnx.export(self.module, tuple(a.detach() for a in args), buf, dynamo=False,
                               input_names=list(self.input_names), output_names=list(self.output_names),
+                              dynamic_axes={name: {0: "batch"} for name in self.input_names + self.output_names},
                               opset_version=OPSET)
         self.exports += 1
         return buf.getvalue()
