@@ -44,3 +44,4 @@ def template(features: torch.Tensor, box_xyxy, spatial_scale: float) -> torch.Te
     """The ``(1, D)`` descriptor of one box a person gave."""
     box = torch.as_tensor(np.asarray(box_xyxy, np.float32)).reshape(1, 4)
     return roi_descriptors(features, box, spatial_scale, POOL)
+
