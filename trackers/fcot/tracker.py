@@ -137,7 +137,8 @@ class FCOTTracker(Tracker):
                  sample_threshold: float | None = None, memory_capacity: int = 30, memory_decay: float = 0.0,
                  coarse_features: str = "trunk", fine_features: str = "head", refit_lag: int = 0,
                  scale_augment: float = 0.0, normalize_regression: float = 0.0, scale_check: float = 0.05,
-                 scale_check_tap: int = 8, scale_margin: float = 0.01, **params: Any) -> None:
+                 scale_check_tap: int = 8, scale_margin: float = 0.01, centre_check: float = 0.0,
+                 **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -182,6 +183,9 @@ class FCOTTracker(Tracker):
             raise TrackerError(f"scale_check_tap must be one of {TRUNK_TAPS}, got {scale_check_tap}")
         self.scale_check, self.scale_check_tap = float(scale_check), int(scale_check_tap)
         self.scale_margin = float(scale_margin)
+        # centre_check > 0 (experimental, off): the box is also tried shifted by that share of its size left,
+        # right, up and down, and moved where the trunk features match the human boxes clearly better
+        self.centre_check = float(centre_check)
         self._templates: list[torch.Tensor] = []   # trunk descriptors of the boxes a person gave
         self._last_taps: dict[int, torch.Tensor] | None = None
         self._pad: tuple[float, ...] | None = None
@@ -290,6 +294,8 @@ class FCOTTracker(Tracker):
             # size damping (SiamRPN's scale learning rate): the regressor's per-frame size is noisy, and
             # since the next crop scales with the size, undamped errors feed back and random-walk
             self.size = self._damped_size(w, h, t)
+            if self.centre_check and self._templates:
+                self.centre = self._checked_centre(t)
             w, h = self.size
             self.widen = 1.0
             self.last_box = (self.centre[0] - w / 2, self.centre[1] - h / 2, w, h)
@@ -339,6 +345,24 @@ class FCOTTracker(Tracker):
         if float(sims[best] - sims[1]) <= self.scale_margin:
             return size
         return size * steps[best]
+
+    def _checked_centre(self, t) -> np.ndarray:
+        """The centre, or a shift of ``centre_check`` x the size left, right, up or down whose trunk features are
+        clearly (``scale_margin``) more like the boxes a person gave."""
+        d = self.centre_check * self.size
+        shifts = [np.zeros(2), np.array([-d[0], 0]), np.array([d[0], 0]), np.array([0, -d[1]]), np.array([0, d[1]])]
+        w, h = self.size
+        boxes = []
+        for sh in shifts:
+            cx, cy = self.centre + sh
+            pb = t.box_to_patch((cx - w / 2, cy - h / 2, w, h))
+            boxes.append([pb[0], pb[1], pb[0] + pb[2], pb[1] + pb[3]])
+        best, sims = scale_search.most_similar(self._last_taps[self.scale_check_tap],
+                                               torch.tensor(boxes, dtype=torch.float32), self._templates,
+                                               1.0 / self.scale_check_tap)
+        if float(sims[best] - sims[0]) <= self.scale_margin:
+            return self.centre
+        return self.centre + shifts[best]
 
     def _window(self, fused: torch.Tensor) -> torch.Tensor:
         if self._hann is None or self._hann.shape != fused.shape:
