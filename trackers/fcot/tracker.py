@@ -144,7 +144,6 @@ class FCOTTracker(Tracker):
             torch.set_num_threads(int(threads))
         self.net = load_net(weights or DEFAULT_WEIGHTS, device)
         self.trunk = backbones.build("lite0", taps=TRUNK_TAPS).to(device)
-        # the decoder and heads on ONNX Runtime where that is equivalent (CPU): ~5 ms a frame instead of ~9
         self.search_size, self.context = int(search_size), float(context)
         self.lost_threshold, self.update_interval = float(lost_threshold), int(update_interval)
         self.augmentations, self.seed = int(augmentations), int(seed)
@@ -154,6 +153,7 @@ class FCOTTracker(Tracker):
             raise TrackerError(f"fine_features must be 'head' or 'trunk', got {fine_features!r}")
         self.coarse_from_trunk = coarse_features == "trunk"
         self.fine_from_trunk = fine_features == "trunk"
+        # the decoder and heads on ONNX Runtime where that is equivalent (CPU): ~5 ms a frame instead of ~9
         self._head_outputs = ("x72", "xreg") if self.coarse_from_trunk else ("x18", "x72", "xreg")
         self._heads = OnnxModuleRunner(FeatureHeads(self.net, self._head_outputs).eval(), ("t4", "t8", "t16"),
                                        self._head_outputs)
@@ -330,39 +330,30 @@ class FCOTTracker(Tracker):
         """Of the box at ``size`` and at ``size`` scaled by ``1 +- scale_check``, the one whose trunk features
         are most like a box a person gave (DSST-style scale search on the features already computed)."""
         steps = scale_search.scale_steps(self.scale_check)
-        boxes = []
-        for k in steps:
-            w, h = size * k
-            pb = t.box_to_patch((self.centre[0] - w / 2, self.centre[1] - h / 2, w, h))
-            boxes.append([pb[0], pb[1], pb[0] + pb[2], pb[1] + pb[3]])
-        best, sims = scale_search.most_similar(self._last_taps[self.scale_check_tap],
-                                               torch.tensor(boxes, dtype=torch.float32), self._templates,
-                                               1.0 / self.scale_check_tap)
-        # a neighbour must be clearly more similar: the similarities differ by a few thousandths from frame
-        # to frame, and without the margin the size took a 5 % step on 81 % of frames -- jitter that cost
-        # corrections at IoU 0.7 (training sequences: 9.30 per 100 frames without the check, 9.75 with it,
-        # 9.40 with the margin)
-        if float(sims[best] - sims[1]) <= self.scale_margin:
-            return size
-        return size * steps[best]
+        return size * steps[self._most_like_templates([(self.centre, size * k) for k in steps], t, keep=1)]
 
     def _checked_centre(self, t) -> np.ndarray:
         """The centre, or a shift of ``centre_check`` x the size left, right, up or down whose trunk features are
-        clearly (``scale_margin``) more like the boxes a person gave."""
+        more like the boxes a person gave."""
         d = self.centre_check * self.size
         shifts = [np.zeros(2), np.array([-d[0], 0]), np.array([d[0], 0]), np.array([0, -d[1]]), np.array([0, d[1]])]
-        w, h = self.size
+        best = self._most_like_templates([(self.centre + sh, self.size) for sh in shifts], t, keep=0)
+        return self.centre + shifts[best]
+
+    def _most_like_templates(self, candidates: list[tuple[np.ndarray, np.ndarray]], t, keep: int) -> int:
+        """Index of the (centre, size) candidate whose trunk features in crop ``t`` are most like the boxes a person
+        gave, or ``keep`` (the current box) unless the best beats it by more than ``scale_margin``.  Why the
+        margin: the similarities differ by a few thousandths from frame to frame, and without it the size took a
+        5 % step on 81 % of frames -- jitter that cost corrections at IoU 0.7 (training sequences: 9.30 per 100
+        frames without the scale check, 9.75 with it, 9.40 with the margin)."""
         boxes = []
-        for sh in shifts:
-            cx, cy = self.centre + sh
+        for (cx, cy), (w, h) in candidates:
             pb = t.box_to_patch((cx - w / 2, cy - h / 2, w, h))
             boxes.append([pb[0], pb[1], pb[0] + pb[2], pb[1] + pb[3]])
         best, sims = scale_search.most_similar(self._last_taps[self.scale_check_tap],
                                                torch.tensor(boxes, dtype=torch.float32), self._templates,
                                                1.0 / self.scale_check_tap)
-        if float(sims[best] - sims[0]) <= self.scale_margin:
-            return self.centre
-        return self.centre + shifts[best]
+        return best if float(sims[best] - sims[keep]) > self.scale_margin else keep
 
     def _window(self, fused: torch.Tensor) -> torch.Tensor:
         if self._hann is None or self._hann.shape != fused.shape:
