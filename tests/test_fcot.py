@@ -359,9 +359,10 @@ def test_box_follows_a_target_that_shrinks_to_less_than_half():
     assert np.mean(ious) > 0.8
 
 
-def test_experimental_centre_check_still_follows_the_object(clip):
-    """centre_check (off by default; session 7 lead) only moves the box to clearly better-matching shifts."""
-    t = trackers.create("fcot", device="cpu", augmentations=9, centre_check=0.05)
+def test_centre_check_still_follows_the_object(clip):
+    """centre_check (the default since session 8) only moves the box to clearly better-matching shifts."""
+    t = trackers.create("fcot", device="cpu", augmentations=9)
+    assert t.centre_check == 0.05
     t.init(clip.frame(0), box=clip.box(0))
     ious = [iou_xywh(t.track(clip.frame(i)).box, clip.box(i)) for i in range(1, len(clip))]
     assert np.mean(ious) > 0.6
