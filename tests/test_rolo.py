@@ -447,3 +447,23 @@ def test_simulated_gaps_hide_the_response_grid_only_when_asked():
         assert torch.all(gap_feats[..., : RESPONSE_DIMS.start] == 1)  # pooled features untouched
         hidden.append(float(zeroed.float().mean()))
     assert 0.2 < hidden[0] < 0.8 and hidden[1] == 0.0
+
+
+def test_gap_policy_fits_the_velocity_and_finds_the_detector_gaps():
+    """trackers.rolo.gap_policy (the hold-or-coast analysis of the training data): the fitted velocity of
+    detections moving at a constant speed is that speed, gaps are runs without a detection after one,
+    and coasting at the right velocity scores 0 where holding does not."""
+    from trackers.rolo.gap_policy import fitted_velocity, real_gaps, scaled_error
+
+    t = np.arange(20.0)
+    det = np.stack([0.1 + 0.01 * t, 0.5 - 0.002 * t, np.full(20, 0.1), np.full(20, 0.2)], 1)
+    has = np.ones(20, bool)
+    has[[3, 8, 9, 10, 11, 15, 16]] = False
+    present = np.ones(20, bool)
+    present[16] = False
+    assert np.allclose(fitted_velocity(det, has, 7, 10), [0.01, -0.002])
+    assert fitted_velocity(det, has, 1, 10) is None   # fewer than three detections
+    assert real_gaps(has, present) == [(8, 12)]       # the 1-frame and absent-target runs are not gaps
+    coast = det[7, :2] + 4 * fitted_velocity(det, has, 7, 10)
+    assert scaled_error(coast, det[11]) == pytest.approx(0.0, abs=1e-12)
+    assert scaled_error(det[7, :2], det[11]) > 0.1
