@@ -366,3 +366,28 @@ def test_centre_check_still_follows_the_object(clip):
     t.init(clip.frame(0), box=clip.box(0))
     ious = [iou_xywh(t.track(clip.frame(i)).box, clip.box(i)) for i in range(1, len(clip))]
     assert np.mean(ious) > 0.6
+
+
+def test_centre_check_passes_climb_while_a_step_matches_better(monkeypatch):
+    """Each pass may move the centre one more step (5 % of the size), and the climb stops at the first pass
+    where staying put wins; fewer than one pass is refused."""
+    from trackers.fcot.tracker import FCOTTracker
+
+    with pytest.raises(TrackerError):
+        trackers.create("fcot", device="cpu", centre_passes=0)
+    t = FCOTTracker.__new__(FCOTTracker)
+    t.centre_check, t.size, t.centre = 0.05, np.array([40.0, 20.0]), np.array([100.0, 50.0])
+    answers = []
+
+    def pick(candidates, _t, keep):
+        assert keep == 0 and np.allclose(candidates[0][0], candidates[1][0] + [2.0, 0.0])
+        return answers.pop(0)
+
+    monkeypatch.setattr(t, "_most_like_templates", pick, raising=False)
+    for passes, picks, expected in [(2, [2, 2], [104.0, 50.0]),   # right twice: two steps of 2 px
+                                    (2, [4, 0], [100.0, 51.0]),   # down once, then staying put wins
+                                    (1, [1], [98.0, 50.0]),
+                                    (3, [0], [100.0, 50.0])]:
+        t.centre_passes, answers[:] = passes, list(picks)
+        assert np.allclose(t._checked_centre(None), expected)
+        assert answers == []
