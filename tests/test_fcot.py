@@ -253,6 +253,10 @@ def test_refit_on_a_second_thread_is_deterministic_and_takes_effect_after_the_la
     assert changed and changed[0] == 6, changed
     with pytest.raises(TrackerError, match="refit_lag"):
         trackers.create("fcot", device="cpu", refit_lag=11)
+    # the default: 3 frames, or the refit interval when that is shorter
+    assert trackers.create("fcot", device="cpu").refit_lag == 3
+    assert trackers.create("fcot", device="cpu", update_interval=2).refit_lag == 2
+    assert trackers.create("fcot-nocentre", device="cpu").refit_lag == 0
 
 
 def test_scale_augmentation_zooms_patch_and_box_together():

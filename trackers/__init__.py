@@ -21,21 +21,21 @@ register("fcot", "trackers.fcot.tracker:FCOTTracker",
          needs_weights=True, trained_on="fcot/train_sequences.txt")
 register("fcot-noscale", "trackers.fcot.tracker:FCOTTracker",
          "FCOT ablation: the box size from the online regressor alone, no scale check (the default until "
-         "session 7)", needs_weights=True, scale_check=0.0, max_scale_change=1.5, centre_check=0.0,
+         "session 7)", needs_weights=True, scale_check=0.0, max_scale_change=1.5, centre_check=0.0, refit_lag=0,
          trained_on="fcot/train_sequences.txt")
 register("fcot-nocentre", "trackers.fcot.tracker:FCOTTracker",
-         "FCOT ablation: scale check but no centre check (the default in session 7)", needs_weights=True,
-         centre_check=0.0, trained_on="fcot/train_sequences.txt")
+         "FCOT ablation: scale check but no centre check, refit in track() (the default in session 7)",
+         needs_weights=True, centre_check=0.0, refit_lag=0, trained_on="fcot/train_sequences.txt")
 register("fcot-heads", "trackers.fcot.tracker:FCOTTracker",
          "FCOT ablation, the paper's recipe: Score Map-18 on the trained head (not the ImageNet trunk), "
          "memory update every 25 frames, lambda 0.25, box size from the regressor alone", needs_weights=True,
          coarse_features="head", update_interval=25, merge_lambda=0.25, scale_check=0.0, max_scale_change=1.5,
-         centre_check=0.0,
+         centre_check=0.0, refit_lag=0,
          trained_on="fcot/train_sequences.txt")
 register("fcot-norm", "trackers.fcot.tracker:FCOTTracker",
          "FCOT variant (session 5): regression features normalised to one norm per cell, no scale check "
          "(boxes shrink less on unseen targets)", needs_weights=True,
-         normalize_regression=True, scale_check=0.0, max_scale_change=1.5, centre_check=0.0,
+         normalize_regression=True, scale_check=0.0, max_scale_change=1.5, centre_check=0.0, refit_lag=0,
          trained_on="fcot/train_sequences.txt")
 register("gstp", "trackers.gstp.tracker:GSTPTracker",
          "GSTP long-term: whole-frame SiamRCNN (Lite0) + HRNet motion model rescoring; reports absence",

@@ -21,9 +21,10 @@ later sample weighs ``1 - decay`` times the next), ``merge_lambda`` (0.1; paper 
 ``coarse_features`` ("trunk": Score Map-18's online classifier works on the frozen ImageNet trunk's stride-16
 tap; "head": on the trained head, as in the paper — on held-out sequences the trained head generalised worse,
 see resources/weights/fcot/PROVENANCE.md), ``fine_features`` ("head"; or "trunk": the stride-4 tap),
-``update_iters`` (5), ``refit_lag`` (0: refit in ``track()``; n > 0: on a second thread, the new
-models used from n frames after the refit started, see ``_start_refit``; with 10: 1.4x the frame rate on an
-idle 2-core machine, but held-out AO 0.426 vs 0.487, see the FCOT provenance), ``augmentations`` (15),
+``update_iters`` (5), ``refit_lag`` (3, at most the refit interval; 0: refit in ``track()``; n > 0: on a
+second thread, the new models used from n frames after the refit started, see ``_start_refit``; 3 moves
+~10 ms a frame to the other core, chosen in session 8 on the training sequences and the synthetic set, see
+the FCOT provenance; session 4 measured 10 as too late: held-out AO 0.426 vs 0.487), ``augmentations`` (15),
 ``scale_augment`` (0; e.g. 0.2: one first-frame variant in four zoomed within 1 +- 0.2 -- measured worse on the
 training sequences, see the provenance), ``normalize_regression`` (0; 1 or True: every cell's regression
 features scaled to the init crop's median norm, a value in between divides out that power of the norm; see
@@ -123,6 +124,10 @@ def _warp_box(box: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 TRUNK16_SCALE = 4.0
 TRUNK4_SCALE = 0.11   # the same energy match for the stride-4 tap (RMS ~11 over 24 channels vs ~1.5 over 16)
+# frames between the start of a refit (on a second thread) and the use of its models: the refit takes ~100 ms,
+# 2-3 frames; session 8, training sequences / synthetic set, corrections per 100 frames at IoU 0.7: 7.93 / 2.94
+# with the refit in track(), 7.81 / 2.86 with 3
+DEFAULT_REFIT_LAG = 3
 
 
 class FCOTTracker(Tracker):
@@ -135,7 +140,7 @@ class FCOTTracker(Tracker):
                  solver: str = "cg", size_lr: float = 0.3, max_scale_change: float = 3.0,
                  max_aspect_change: float = 1.5, refit_interval: int | None = None,
                  sample_threshold: float | None = None, memory_capacity: int = 30, memory_decay: float = 0.0,
-                 coarse_features: str = "trunk", fine_features: str = "head", refit_lag: int = 0,
+                 coarse_features: str = "trunk", fine_features: str = "head", refit_lag: int | None = None,
                  scale_augment: float = 0.0, normalize_regression: float = 0.0, scale_check: float = 0.05,
                  scale_check_tap: int = 8, scale_margin: float = 0.01, centre_check: float = 0.05,
                  centre_passes: int = 2, **params: Any) -> None:
@@ -158,6 +163,8 @@ class FCOTTracker(Tracker):
         self._heads = OnnxModuleRunner(FeatureHeads(self.net, self._head_outputs).eval(), ("t4", "t8", "t16"),
                                        self._head_outputs)
         self.refit_interval = int(refit_interval or update_interval)
+        if refit_lag is None:
+            refit_lag = min(DEFAULT_REFIT_LAG, self.refit_interval)
         if not 0 <= int(refit_lag) <= self.refit_interval:
             raise TrackerError(f"refit_lag must be between 0 and refit_interval ({self.refit_interval}), "
                                f"got {refit_lag}")
@@ -413,6 +420,12 @@ class FCOTTracker(Tracker):
             self._refit_pool = ThreadPoolExecutor(1, thread_name_prefix="fcot-refit",
                                                   initializer=torch.set_num_threads, initargs=(threads,))
         self._pending = [self._refit_pool.submit(self.online.refit, self.online.snapshot()), self.refit_lag]
+
+    def close(self) -> None:
+        """Stop the refit thread (a refit still running is dropped)."""
+        if self._refit_pool is not None:
+            self._refit_pool.shutdown(wait=False, cancel_futures=True)
+            self._refit_pool, self._pending = None, None
 
     def _collect_refit(self) -> None:
         if self._pending is None:
