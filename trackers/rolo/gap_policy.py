@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     p.add_argument("segments", help="the training script's --segments-cache file")
     p.add_argument("--gate", type=float, default=0.5, help="confidence gate ratio applied to the detections")
     args = p.parse_args(argv)
-    errors = gap_errors(torch.load(args.segments, weights_only=False), args.gate)
+    errors = gap_errors(torch.load(args.segments, weights_only=True), args.gate)
     for kind in ("wall", "real", "simulated"):
         frames = len(errors.get((kind, 10, 0.0), []))
         print(f"{kind} gaps ({frames} frames at span 10): mean scaled error per gain k")
