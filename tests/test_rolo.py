@@ -453,17 +453,19 @@ def test_gap_policy_fits_the_velocity_and_finds_the_detector_gaps():
     """trackers.rolo.gap_policy (the hold-or-coast analysis of the training data): the fitted velocity of
     detections moving at a constant speed is that speed, gaps are runs without a detection after one,
     and coasting at the right velocity scores 0 where holding does not."""
-    from trackers.rolo.gap_policy import fitted_velocity, real_gaps, scaled_error
+    from trackers.rolo.gap_policy import centre_error, fitted_velocity, gaps_after_detection
+    from trackers.rolo.train_lstm import Segment
 
     t = np.arange(20.0)
     det = np.stack([0.1 + 0.01 * t, 0.5 - 0.002 * t, np.full(20, 0.1), np.full(20, 0.2)], 1)
+    gt = det.copy()
     has = np.ones(20, bool)
     has[[3, 8, 9, 10, 11, 15, 16]] = False
-    present = np.ones(20, bool)
-    present[16] = False
+    gt[16] = np.nan                                   # target absent
+    seg = Segment(torch.zeros(20, 4), gt, np.where(has[:, None], det, np.nan), np.ones(20), np.full((20, 4), np.nan))
     assert np.allclose(fitted_velocity(det, has, 7, 10), [0.01, -0.002])
     assert fitted_velocity(det, has, 1, 10) is None   # fewer than three detections
-    assert real_gaps(has, present) == [(8, 12)]       # the 1-frame and absent-target runs are not gaps
+    assert gaps_after_detection(seg) == [(8, 12)]     # the 1-frame and absent-target runs are not gaps
     coast = det[7, :2] + 4 * fitted_velocity(det, has, 7, 10)
-    assert scaled_error(coast, det[11]) == pytest.approx(0.0, abs=1e-12)
-    assert scaled_error(det[7, :2], det[11]) > 0.1
+    assert centre_error(coast, det[11]) == pytest.approx(0.0, abs=1e-12)
+    assert centre_error(det[7, :2], det[11]) > 0.1

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from .gate import gate_sequence
-from .train_rollout import SCALED_ERROR_CAP, MIN_SCALE
+from .train_lstm import Segment
+from .train_rollout import _real_gaps, frame_errors
 
 GAINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SPANS = (5, 10, 20, 30)
@@ -42,26 +43,17 @@ def fitted_velocity(det: np.ndarray, has: np.ndarray, end: int, span: int) -> np
     return np.linalg.lstsq(design, det[idx, :2], rcond=None)[0][0]
 
 
-def scaled_error(centre: np.ndarray, truth: np.ndarray) -> float:
-    size = np.maximum(truth[2:], MIN_SCALE)
-    return float(min((((centre - truth[:2]) / size) ** 2).sum(), SCALED_ERROR_CAP))
+def centre_error(centre: np.ndarray, truth: np.ndarray) -> float:
+    """The rollouts' scaled error (:func:`train_rollout.frame_errors`) of a box at ``centre`` with the true size."""
+    box = torch.tensor([*centre, *truth[2:]], dtype=torch.float64)
+    return float(frame_errors(box, torch.as_tensor(truth, dtype=torch.float64), scaled=True))
 
 
-def real_gaps(has: np.ndarray, present: np.ndarray, min_length: int = 3) -> list[tuple[int, int]]:
-    """``[start, end)`` runs without a detection while the target is there, after a detected frame."""
-    missed = ~has & present
-    out, t = [], 1
-    while t < len(has):
-        if missed[t] and has[t - 1]:
-            end = t
-            while end < len(has) and missed[end]:
-                end += 1
-            if end - t >= min_length:
-                out.append((t, min(end, t + MAX_GAP)))
-            t = end
-        else:
-            t += 1
-    return out
+def gaps_after_detection(seg: Segment) -> list[tuple[int, int]]:
+    """The segment's real gaps (:func:`train_rollout._real_gaps`) that follow a detected frame, cut to
+    :data:`MAX_GAP` frames."""
+    has = np.isfinite(seg.det).all(1)
+    return [(s, min(e, s + MAX_GAP)) for s, e in _real_gaps(seg) if has[s - 1]]
 
 
 def gap_errors(segments: dict, gate: float, seed: int = 0) -> dict:
@@ -69,13 +61,14 @@ def gap_errors(segments: dict, gate: float, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     errors: dict = {}
     for name, parts in segments.items():
+        if "synthetic" in name and "wall" not in name:
+            continue
         for part in parts:
-            gt = part["gt"].numpy().astype(np.float64)
-            det = gate_sequence(part["det"].numpy().astype(np.float64), part["conf"].numpy(), gate)
+            seg = Segment(part["vectors"], *(part[k].numpy().astype(np.float64) for k in ("gt", "det", "conf", "alt")))
+            seg = Segment(seg.vectors, seg.gt, gate_sequence(seg.det, seg.conf, gate), seg.conf, seg.alt)
+            gt, det = seg.gt, seg.det
             has, present = np.isfinite(det).all(1), np.isfinite(gt).all(1)
-            if "synthetic" in name and "wall" not in name:
-                continue
-            cases = [("wall" if "wall" in name else "real", s, e, has) for s, e in real_gaps(has, present)]
+            cases = [("wall" if "wall" in name else "real", s, e, has) for s, e in gaps_after_detection(seg)]
             if "wall" not in name:
                 for _ in range(10):
                     length = int(rng.integers(5, MAX_GAP + 1))
@@ -91,7 +84,7 @@ def gap_errors(segments: dict, gate: float, seed: int = 0) -> dict:
                         continue
                     for k in GAINS:
                         errors.setdefault((kind, span, k), []).extend(
-                            scaled_error(det[s - 1, :2] + k * v * (j - s + 1), gt[j]) for j in range(s, e) if present[j])
+                            centre_error(det[s - 1, :2] + k * v * (j - s + 1), gt[j]) for j in range(s, e) if present[j])
     return errors
 
 
