@@ -26,7 +26,7 @@ import torch
 
 from .gate import gate_sequence
 from .train_lstm import Segment
-from .train_rollout import _real_gaps, frame_errors
+from .train_rollout import real_gaps, frame_errors
 
 GAINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SPANS = (5, 10, 20, 30)
@@ -50,10 +50,10 @@ def centre_error(centre: np.ndarray, truth: np.ndarray) -> float:
 
 
 def gaps_after_detection(seg: Segment) -> list[tuple[int, int]]:
-    """The segment's real gaps (:func:`train_rollout._real_gaps`) that follow a detected frame, cut to
+    """The segment's real gaps (:func:`train_rollout.real_gaps`) that follow a detected frame, cut to
     :data:`MAX_GAP` frames."""
     has = np.isfinite(seg.det).all(1)
-    return [(s, min(e, s + MAX_GAP)) for s, e in _real_gaps(seg) if has[s - 1]]
+    return [(s, min(e, s + MAX_GAP)) for s, e in real_gaps(seg) if has[s - 1]]
 
 
 def gap_errors(segments: dict, gate: float, seed: int = 0) -> dict:
@@ -64,9 +64,9 @@ def gap_errors(segments: dict, gate: float, seed: int = 0) -> dict:
         if "synthetic" in name and "wall" not in name:
             continue
         for part in parts:
-            seg = Segment(part["vectors"], *(part[k].numpy().astype(np.float64) for k in ("gt", "det", "conf", "alt")))
-            seg = Segment(seg.vectors, seg.gt, gate_sequence(seg.det, seg.conf, gate), seg.conf, seg.alt)
-            gt, det = seg.gt, seg.det
+            gt, det, conf, alt = (part[k].numpy().astype(np.float64) for k in ("gt", "det", "conf", "alt"))
+            det = gate_sequence(det, conf, gate)
+            seg = Segment(part["vectors"], gt, det, conf, alt)
             has, present = np.isfinite(det).all(1), np.isfinite(gt).all(1)
             cases = [("wall" if "wall" in name else "real", s, e, has) for s, e in gaps_after_detection(seg)]
             if "wall" not in name:

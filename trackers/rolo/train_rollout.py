@@ -38,7 +38,7 @@ MIN_SCALE = 0.02         # box sizes below 2 % of the frame count as 2 % (no blo
 RESPONSE_DIMS = slice(FRAME_VECTOR_DIM - RESPONSE_GRID ** 2, FRAME_VECTOR_DIM)
 
 
-def _real_gaps(seg: Segment, min_length: int = 3) -> list[tuple[int, int]]:
+def real_gaps(seg: Segment, min_length: int = 3) -> list[tuple[int, int]]:
     """``[start, end)`` runs of frames where the target is there but no detection was assigned."""
     missed = ~np.isfinite(seg.det).all(1) & np.isfinite(seg.gt).all(1)
     runs, start = [], None
@@ -74,7 +74,7 @@ def sample_rollouts(segments: list[Segment], rng: np.random.Generator, batch: in
     for _ in range(batch):
         seg = pick_segment(segments, rng)
         n = len(seg.gt)
-        real = _real_gaps(seg)
+        real = real_gaps(seg)
         if real and rng.random() < 0.5:
             start = real[int(rng.integers(len(real)))][0]
             s = int(np.clip(start - step, 1, max(1, n - step - gap)))
