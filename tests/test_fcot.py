@@ -395,3 +395,50 @@ def test_centre_check_passes_climb_while_a_step_matches_better(monkeypatch):
         t.centre_passes, answers[:] = passes, list(picks)
         assert np.allclose(t._checked_centre(None), expected)
         assert answers == []
+
+
+def _sample(value: float):
+    from trackers.fcot.online import Sample
+    return Sample({"x": torch.full((1, 1, 2, 2), value)}, torch.zeros(4))
+
+
+def test_memory_weights_split_between_people_and_tracking_and_sum_to_one():
+    from trackers.fcot.online import Memory
+    first = [_sample(0.0) for _ in range(4)]
+    m = Memory(first=first)
+    _, _, w = m.stacked()
+    assert torch.allclose(w, torch.full((4,), 0.25))          # only the first frame: it is everything
+    m.add(_sample(1.0)); m.add(_sample(2.0))
+    _, _, w = m.stacked()
+    assert torch.allclose(w[:4].sum(), torch.tensor(0.5)) and torch.allclose(w[4:], torch.full((2,), 0.25))
+    m = Memory(first=first, human_share=0.3)
+    m.add(_sample(1.0))
+    _, _, w = m.stacked()
+    assert torch.allclose(w[:4].sum(), torch.tensor(0.3)) and torch.allclose(w[4], torch.tensor(0.7))
+    # kept corrections: the latest one weighs as much as the older boxes a person gave together
+    m = Memory(first=first, corrections=[[_sample(3.0)] * 2, [_sample(4.0)] * 3])
+    feats, _, w = m.stacked()
+    assert feats["x"].shape[0] == 9 and torch.allclose(w.sum(), torch.tensor(1.0))
+    assert torch.allclose(w[:4].sum(), torch.tensor(0.25)) and torch.allclose(w[4:6].sum(), torch.tensor(0.25))
+    assert torch.allclose(w[6:].sum(), torch.tensor(0.5))
+
+
+def test_kept_corrections_stay_in_the_memory_up_to_their_number(clip):
+    t = trackers.create("fcot", device="cpu", augmentations=6, keep_corrections=2)
+    t.init(clip.frame(0), box=clip.box(0))
+    for i in (1, 2, 3):
+        t.track(clip.frame(i))
+        t.reinit(clip.frame(i), box=clip.box(i))
+    mem = t.online.memory
+    assert len(mem.corrections) == 2 and mem.later == []     # the two latest corrections, nothing tracked yet
+    assert len(t._templates) == 3                              # first box + the two kept corrections
+    assert iou_xywh(t.track(clip.frame(4)).box, clip.box(4)) > 0.5
+
+
+def test_box_average_and_size_gate_still_follow_the_object(clip):
+    t = trackers.create("fcot", device="cpu", augmentations=6, box_average=1, size_gate=0.5)
+    t.init(clip.frame(0), box=clip.box(0))
+    ious = [iou_xywh(t.track(clip.frame(i)).box, clip.box(i)) for i in range(1, len(clip))]
+    assert np.mean(ious) > 0.6, ious
+    with pytest.raises(TrackerError):
+        trackers.create("fcot", box_average=-1)

@@ -143,7 +143,8 @@ class FCOTTracker(Tracker):
                  coarse_features: str = "trunk", fine_features: str = "head", refit_lag: int | None = None,
                  scale_augment: float = 0.0, normalize_regression: float = 0.0, scale_check: float = 0.05,
                  scale_check_tap: int = 8, scale_margin: float = 0.01, centre_check: float = 0.05,
-                 centre_passes: int = 2, **params: Any) -> None:
+                 centre_passes: int = 2, box_average: int = 0, size_gate: float = 0.0,
+                 keep_corrections: int = 0, human_share: float = 0.5, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -181,7 +182,8 @@ class FCOTTracker(Tracker):
         self._pending: list | None = None     # [future of a refit, frames until it is applied]
         self.sample_threshold = float(lost_threshold if sample_threshold is None else sample_threshold)
         self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda, solver,
-                                   capacity=memory_capacity, decay=memory_decay)
+                                   capacity=memory_capacity, decay=memory_decay,
+                                   keep_corrections=keep_corrections, human_share=human_share)
         self.window_influence = float(window_influence)
         self.size_lr = float(size_lr)
         self.max_scale_change, self.max_aspect_change = float(max_scale_change), float(max_aspect_change)
@@ -203,6 +205,14 @@ class FCOTTracker(Tracker):
         if int(centre_passes) < 1:
             raise TrackerError(f"centre_passes must be >= 1, got {centre_passes}")
         self.centre_passes = int(centre_passes)
+        # box_average r > 0: the box is the score-weighted mean of the regressed boxes of the (2r+1)^2 cells
+        # around the peak instead of the peak cell's alone (every cell regresses the whole box)
+        if int(box_average) < 0:
+            raise TrackerError(f"box_average must be >= 0, got {box_average}")
+        self.box_average = int(box_average)
+        # size_gate g > 0: on a frame whose fused score is below g the regressed size is not taken (the scale
+        # check still runs): a partly hidden target's regression covers only its visible part
+        self.size_gate = float(size_gate)
         self._templates: list[torch.Tensor] = []   # trunk descriptors of the boxes a person gave
         self._last_taps: dict[int, torch.Tensor] | None = None
         self._pad: tuple[float, ...] | None = None
@@ -265,7 +275,9 @@ class FCOTTracker(Tracker):
             return self.init(frame, box, mask, info)
         frame, box = self._checked_target(frame, box, mask)
         self.online.start(self._samples(frame, box, max(3, self.augmentations // 3)), keep_first=True)
-        self._templates = self._templates[:1] + [self._new_template]   # the first box and the latest correction
+        # the first box and the latest correction (or the last ``keep_corrections`` ones)
+        kept = self._templates[1:][-(self.online.keep_corrections - 1):] if self.online.keep_corrections > 1 else []
+        self._templates = self._templates[:1] + kept + [self._new_template]
         self._set_state(box)
 
     def _set_state(self, box: Box) -> None:
@@ -296,7 +308,7 @@ class FCOTTracker(Tracker):
         peak = int(((1 - self.window_influence) * fused + self.window_influence * self._window(fused)).argmax())
         py, px = divmod(peak, fused.shape[1])
         score = float(fused[py, px].clamp(0, 1))
-        pbox = boxes_from_maps(reg)[0, py, px].cpu().numpy().astype(np.float64)  # xyxy in crop pixels
+        pbox = self._peak_box(boxes_from_maps(reg)[0], fused, py, px)  # xyxy in crop pixels
         H, W = frame.shape[:2]
         if score >= self.lost_threshold:
             x0, y0 = t.points_to_frame(pbox[:2])
@@ -310,6 +322,8 @@ class FCOTTracker(Tracker):
             self.centre = np.array([np.clip(cx, 0, W), np.clip(cy, 0, H)])
             # size damping (SiamRPN's scale learning rate): the regressor's per-frame size is noisy, and
             # since the next crop scales with the size, undamped errors feed back and random-walk
+            if score < self.size_gate:
+                w, h = self.size
             self.size = self._damped_size(w, h, t)
             if self.centre_check and self._templates:
                 self.centre = self._checked_centre(t)
@@ -324,6 +338,19 @@ class FCOTTracker(Tracker):
         box = clip_to_frame(self.last_box, W, H)
         maps = self._maps(s18[0, 0], s72[0, 0], fused, reg[0], t)
         return TrackResult(box, score, None, maps)
+
+    def _peak_box(self, boxes: torch.Tensor, fused: torch.Tensor, py: int, px: int) -> np.ndarray:
+        """The peak cell's regressed box, or with ``box_average`` the mean of its neighbours' boxes weighted by
+        their (non-negative) fused scores."""
+        r = self.box_average
+        if r == 0:
+            return boxes[py, px].cpu().numpy().astype(np.float64)
+        y0, x0 = max(py - r, 0), max(px - r, 0)
+        w = fused[y0:py + r + 1, x0:px + r + 1].clamp(min=0).reshape(-1, 1)
+        b = boxes[y0:py + r + 1, x0:px + r + 1].reshape(-1, 4)
+        if float(w.sum()) <= 0:
+            return boxes[py, px].cpu().numpy().astype(np.float64)
+        return ((w * b).sum(0) / w.sum()).cpu().numpy().astype(np.float64)
 
     def _damped_size(self, w: float, h: float, t=None) -> np.ndarray:
         """Take ``size_lr`` of the regressed size change, then keep the scale (sqrt area) within
