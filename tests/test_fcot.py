@@ -442,3 +442,21 @@ def test_box_average_and_size_gate_still_follow_the_object(clip):
     assert np.mean(ious) > 0.6, ious
     with pytest.raises(TrackerError):
         trackers.create("fcot", box_average=-1)
+
+
+def test_soft_correction_keeps_the_memory_when_the_tracker_was_on_the_target(clip):
+    t = trackers.create("fcot", device="cpu", augmentations=6, soft_correction=0.3, update_interval=2,
+                        refit_lag=0)
+    t.init(clip.frame(0), box=clip.box(0))
+    for i in range(1, 7):
+        t.track(clip.frame(i))
+    later = list(t.online.memory.later)
+    assert later                                                   # tracked samples joined the memory
+    x, y, w, h = clip.box(7)
+    nudged = (x + 0.1 * w, y, w, h)                                # the box a little off: a soft correction
+    t.reinit(clip.frame(7), box=nudged)
+    assert t.online.memory.later[:len(later)] == later and len(t.online.memory.later) == len(later) + 3
+    assert iou_xywh(t.track(clip.frame(8)).box, clip.box(8)) > 0.6
+    far = (20.0, 170.0, 50.0, 40.0) if y < 100 else (250.0, 20.0, 50.0, 40.0)
+    t.reinit(clip.frame(9), box=far)                               # elsewhere: the models restart
+    assert len(t.online.memory.later) == 3

@@ -61,7 +61,7 @@ import torch
 from .. import backbones
 from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops.boxes import clip_to_frame
-from ..ops import crop_square, scale_search, warp_crop
+from ..ops import crop_square, iou_xywh, scale_search, warp_crop
 from ..backbones.onnx_module import OnnxModuleRunner
 from .model import REG_UNIT, TRUNK_TAPS, FCOTNet, FeatureHeads, normalize_regression_features
 from .online import OnlineModels, Sample
@@ -144,7 +144,8 @@ class FCOTTracker(Tracker):
                  scale_augment: float = 0.0, normalize_regression: float = 0.0, scale_check: float = 0.05,
                  scale_check_tap: int = 8, scale_margin: float = 0.01, centre_check: float = 0.05,
                  centre_passes: int = 2, box_average: int = 0, size_gate: float = 0.0,
-                 keep_corrections: int = 0, human_share: float = 0.5, **params: Any) -> None:
+                 keep_corrections: int = 0, human_share: float = 0.5, soft_correction: float = 0.0,
+                 **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -213,6 +214,10 @@ class FCOTTracker(Tracker):
         # size_gate g > 0: on a frame whose fused score is below g the regressed size is not taken (the scale
         # check still runs): a partly hidden target's regression covers only its visible part
         self.size_gate = float(size_gate)
+        # soft_correction s > 0: a correction whose box overlaps the tracker's last box by IoU >= s (the tracker
+        # was on the target, only the box was off) keeps the online models and their memory: the corrected
+        # frame's samples join the memory and the models are refitted; below s the models restart from it
+        self.soft_correction = float(soft_correction)
         self._templates: list[torch.Tensor] = []   # trunk descriptors of the boxes a person gave
         self._last_taps: dict[int, torch.Tensor] | None = None
         self._pad: tuple[float, ...] | None = None
@@ -274,6 +279,15 @@ class FCOTTracker(Tracker):
         if not self.initialized or self.online.memory.first == []:
             return self.init(frame, box, mask, info)
         frame, box = self._checked_target(frame, box, mask)
+        if self.soft_correction and iou_xywh(self.last_box, box) >= self.soft_correction:
+            for sample in self._samples(frame, box, max(3, self.augmentations // 3)):
+                self.online.memory.add(sample)
+            if self._pending is not None:      # a refit still running: applied first, refits stay in order
+                self.online.apply(self._pending[0].result())
+            self._set_state(box)
+            self.online.update()
+            self._templates = self._templates[:1] + [self._new_template]
+            return
         self.online.start(self._samples(frame, box, max(3, self.augmentations // 3)), keep_first=True)
         # the first box and the latest correction (or the last ``keep_corrections`` ones)
         kept = self._templates[1:][-(self.online.keep_corrections - 1):] if self.online.keep_corrections > 1 else []
