@@ -460,3 +460,14 @@ def test_soft_correction_keeps_the_memory_when_the_tracker_was_on_the_target(cli
     far = (20.0, 170.0, 50.0, 40.0) if y < 100 else (250.0, 20.0, 50.0, 40.0)
     t.reinit(clip.frame(9), box=far)                               # elsewhere: the models restart
     assert len(t.online.memory.later) == 3
+
+
+def test_edge_anchor_moves_by_the_edge_that_stayed_when_one_side_is_hidden():
+    t = trackers.create("fcot", device="cpu", augmentations=3, edge_anchor=True)
+    t.centre, t.size = np.array([100.0, 100.0]), np.array([40.0, 60.0])      # box x 80..120, y 70..130
+    # the left 10 px hidden: only the left edge jumps -> the centre stays
+    assert np.allclose(t._anchored_centre(np.array([90.0, 70.0]), np.array([120.0, 130.0])), [100, 100])
+    # the target moved 5 px right and its left 10 px got hidden: it moves by 5
+    assert np.allclose(t._anchored_centre(np.array([95.0, 70.0]), np.array([125.0, 130.0])), [105, 100])
+    # grown by 4 px on each side: edges moved apart, the centre is their mean
+    assert np.allclose(t._anchored_centre(np.array([76.0, 66.0]), np.array([124.0, 134.0])), [100, 100])

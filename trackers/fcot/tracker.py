@@ -45,7 +45,9 @@ that factor of the last box a person gave, init or correction; see ``_damped_siz
 was chosen in session 3 on held-out sequences, before the scale check: without/with it, full length, no
 corrections, vot2014-woman AO 0.255 -> 0.504, jogging 0.447 -> 0.575.  With the scale check a scale bound
 of 3 is better on the training and synthetic sets -- 0.635 -> 0.655, 0.788 -> 0.825 -- and the aspect bound
-changes nothing there at 1.5 or 3.)
+changes nothing there at 1.5 or 3.)  Off by default, measured in session 9 and no better than the default
+beyond seed noise (see the provenance): ``box_average``, ``edge_anchor``, ``size_gate``, ``human_share``,
+``keep_corrections``, ``soft_correction`` (each explained where it is set in ``__init__``).
 """
 from __future__ import annotations
 
@@ -145,7 +147,7 @@ class FCOTTracker(Tracker):
                  scale_check_tap: int = 8, scale_margin: float = 0.01, centre_check: float = 0.05,
                  centre_passes: int = 2, box_average: int = 0, size_gate: float = 0.0,
                  keep_corrections: int = 0, human_share: float = 0.5, soft_correction: float = 0.0,
-                 **params: Any) -> None:
+                 edge_anchor: bool = False, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -218,6 +220,9 @@ class FCOTTracker(Tracker):
         # was on the target, only the box was off) keeps the online models and their memory: the corrected
         # frame's samples join the memory and the models are refitted; below s the models restart from it
         self.soft_correction = float(soft_correction)
+        # edge_anchor: the box moves by the displacement of the edge that moved least when both edges of an axis
+        # moved the same way (one side of a partly hidden target stays put while the hidden side jumps)
+        self.edge_anchor = bool(edge_anchor)
         self._templates: list[torch.Tensor] = []   # trunk descriptors of the boxes a person gave
         self._last_taps: dict[int, torch.Tensor] | None = None
         self._pad: tuple[float, ...] | None = None
@@ -333,6 +338,8 @@ class FCOTTracker(Tracker):
             # the box is the regression at the peak cell (FCOT): its centre corrects the peak's
             # 4-pixel quantisation and a peak that sits off-centre on the target
             cx, cy = t.points_to_frame((pbox[:2] + pbox[2:]) / 2)
+            if self.edge_anchor:
+                cx, cy = self._anchored_centre(np.array([x0, y0]), np.array([x1, y1]))
             self.centre = np.array([np.clip(cx, 0, W), np.clip(cy, 0, H)])
             # size damping (SiamRPN's scale learning rate): the regressor's per-frame size is noisy, and
             # since the next crop scales with the size, undamped errors feed back and random-walk
@@ -365,6 +372,14 @@ class FCOTTracker(Tracker):
         if float(w.sum()) <= 0:
             return boxes[py, px].cpu().numpy().astype(np.float64)
         return ((w * b).sum(0) / w.sum()).cpu().numpy().astype(np.float64)
+
+    def _anchored_centre(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The last centre moved, per axis, by the regressed box's edge displacement of least magnitude when
+        both edges moved the same way, by their mean otherwise (growth or shrinkage about the centre)."""
+        d_lo = lo - (self.centre - self.size / 2)
+        d_hi = hi - (self.centre + self.size / 2)
+        least = np.where(np.abs(d_lo) < np.abs(d_hi), d_lo, d_hi)
+        return self.centre + np.where(d_lo * d_hi >= 0, least, (d_lo + d_hi) / 2)
 
     def _damped_size(self, w: float, h: float, t=None) -> np.ndarray:
         """Take ``size_lr`` of the regressed size change, then keep the scale (sqrt area) within
