@@ -415,24 +415,6 @@ def test_memory_weights_split_between_people_and_tracking_and_sum_to_one():
     m.add(_sample(1.0))
     _, _, w = m.stacked()
     assert torch.allclose(w[:4].sum(), torch.tensor(0.3)) and torch.allclose(w[4], torch.tensor(0.7))
-    # kept corrections: the latest one weighs as much as the older boxes a person gave together
-    m = Memory(first=first, corrections=[[_sample(3.0)] * 2, [_sample(4.0)] * 3])
-    feats, _, w = m.stacked()
-    assert feats["x"].shape[0] == 9 and torch.allclose(w.sum(), torch.tensor(1.0))
-    assert torch.allclose(w[:4].sum(), torch.tensor(0.25)) and torch.allclose(w[4:6].sum(), torch.tensor(0.25))
-    assert torch.allclose(w[6:].sum(), torch.tensor(0.5))
-
-
-def test_kept_corrections_stay_in_the_memory_up_to_their_number(clip):
-    t = trackers.create("fcot", device="cpu", augmentations=6, keep_corrections=2)
-    t.init(clip.frame(0), box=clip.box(0))
-    for i in (1, 2, 3):
-        t.track(clip.frame(i))
-        t.reinit(clip.frame(i), box=clip.box(i))
-    mem = t.online.memory
-    assert len(mem.corrections) == 2 and mem.later == []     # the two latest corrections, nothing tracked yet
-    assert len(t._templates) == 3                              # first box + the two kept corrections
-    assert iou_xywh(t.track(clip.frame(4)).box, clip.box(4)) > 0.5
 
 
 def test_box_average_and_size_gate_still_follow_the_object(clip):
@@ -442,24 +424,6 @@ def test_box_average_and_size_gate_still_follow_the_object(clip):
     assert np.mean(ious) > 0.6, ious
     with pytest.raises(TrackerError):
         trackers.create("fcot", box_average=-1)
-
-
-def test_soft_correction_keeps_the_memory_when_the_tracker_was_on_the_target(clip):
-    t = trackers.create("fcot", device="cpu", augmentations=6, soft_correction=0.3, update_interval=2,
-                        refit_lag=0)
-    t.init(clip.frame(0), box=clip.box(0))
-    for i in range(1, 7):
-        t.track(clip.frame(i))
-    later = list(t.online.memory.later)
-    assert later                                                   # tracked samples joined the memory
-    x, y, w, h = clip.box(7)
-    nudged = (x + 0.1 * w, y, w, h)                                # the box a little off: a soft correction
-    t.reinit(clip.frame(7), box=nudged)
-    assert t.online.memory.later[:len(later)] == later and len(t.online.memory.later) == len(later) + 3
-    assert iou_xywh(t.track(clip.frame(8)).box, clip.box(8)) > 0.6
-    far = (20.0, 170.0, 50.0, 40.0) if y < 100 else (250.0, 20.0, 50.0, 40.0)
-    t.reinit(clip.frame(9), box=far)                               # elsewhere: the models restart
-    assert len(t.online.memory.later) == 3
 
 
 def test_edge_anchor_moves_by_the_edge_that_stayed_when_one_side_is_hidden():

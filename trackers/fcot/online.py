@@ -38,8 +38,7 @@ class Sample:
 
 @dataclass
 class Memory:
-    """First-frame samples (kept for good), the samples of the last corrections (kept while they are among the
-    last ``OnlineModels.keep_corrections``), plus a bounded list of later ones.
+    """First-frame samples (kept for good) plus a bounded list of later ones.
 
     ``decay`` (DiMP's learning rate): each later sample weighs ``1 - decay`` times the
     one after it, so the memory follows a changing appearance; 0 = all later samples equal.
@@ -49,7 +48,6 @@ class Memory:
     later: list[Sample] = field(default_factory=list)
     capacity: int = 30
     decay: float = 0.0
-    corrections: list[list[Sample]] = field(default_factory=list)   # one group of samples per correction
     human_share: float = 0.5   # the people's boxes' share of the weight while there are later samples
 
     def add(self, sample: Sample) -> None:
@@ -58,26 +56,18 @@ class Memory:
             self.later.pop(0)
 
     def samples(self) -> list[Sample]:
-        return self.first + [s for group in self.corrections for s in group] + self.later
+        return self.first + self.later
 
     def stacked(self):
         samples = self.samples()
         feats = {k: torch.cat([s.feats[k] for s in samples]) for k in samples[0].feats}
         boxes = torch.stack([s.box for s in samples])
-        # the boxes a person drew (the first frame with all its augmentations, and kept corrections) weigh as much
-        # as the later samples together, so drift in the later samples cannot outvote them
-        n2 = len(self.later)
+        # the first frame (all its augmentations together) weighs ``human_share`` (as much as the later samples
+        # together by default), so drift in the later samples cannot outvote the one box a human drew
+        n1, n2 = len(self.first), len(self.later)
         later = (1.0 - self.decay) ** torch.arange(n2 - 1, -1, -1, dtype=torch.float32)
         later = (1.0 - self.human_share) * later / later.sum() if n2 else later
-        human = self.human_share if n2 else 1.0
-        groups = [self.first] + self.corrections
-        if len(groups) == 1:
-            shares = [human]
-        else:
-            # the latest correction shows the target as it looks now: half the people's weight; the older
-            # boxes share the other half
-            shares = [0.5 * human / (len(groups) - 1)] * (len(groups) - 1) + [0.5 * human]
-        w = torch.cat([torch.full((len(g),), share / len(g)) for g, share in zip(groups, shares)] + [later])
+        w = torch.cat([torch.full((n1,), (self.human_share if n2 else 1.0) / n1), later])
         return feats, boxes, w
 
     def stacked_spectra(self) -> dict[str, SpectralSamples]:
@@ -90,7 +80,7 @@ class OnlineModels:
 
     def __init__(self, net: FCOTNet, init_iters: int = 20, update_iters: int = 3, merge_lambda: float = 0.25,
                  solver: str = "cg", cg_iters: int = 5, capacity: int = 30, decay: float = 0.0,
-                 keep_corrections: int = 0, human_share: float = 0.5):
+                 human_share: float = 0.5):
         if solver not in ("cg", "steepest"):
             raise ValueError(f"solver must be 'cg' or 'steepest', got {solver!r}")
         self.net = net
@@ -99,7 +89,6 @@ class OnlineModels:
         self.solver, self.cg_iters = solver, int(cg_iters)
         self.init_iters, self.update_iters, self.merge_lambda = init_iters, update_iters, merge_lambda
         self.capacity, self.decay = int(capacity), float(decay)
-        self.keep_corrections = int(keep_corrections)
         self.human_share = float(human_share)
         self.memory = Memory(capacity=self.capacity, decay=self.decay, human_share=self.human_share)
         self.first_models: tuple[torch.Tensor, ...] | None = None
@@ -111,15 +100,10 @@ class OnlineModels:
         """Initialise from ``samples`` (the first frame's, or a corrected frame's on reinit).
 
         With ``keep_first`` the first-frame samples stay in the memory (a correction);
-        the later samples are dropped, they led to the mistake being corrected.  With ``keep_corrections`` K > 0
-        the corrected frame's samples join those of the last K - 1 corrections, kept like the first frame's:
-        every box a person drew shows the target as it really looked.
+        the later samples are dropped, they led to the mistake being corrected (session 9 measured keeping
+        them, or keeping older corrections' samples: both cost corrections, see the FCOT provenance).
         """
-        if keep_first and self.memory.first and self.keep_corrections:
-            kept = (self.memory.corrections + [list(samples)])[-self.keep_corrections:]
-            self.memory = Memory(first=self.memory.first, corrections=kept, capacity=self.capacity,
-                                 decay=self.decay, human_share=self.human_share)
-        elif keep_first and self.memory.first:
+        if keep_first and self.memory.first:
             self.memory = Memory(first=self.memory.first, later=list(samples), capacity=self.capacity,
                                  decay=self.decay, human_share=self.human_share)
         else:
@@ -140,7 +124,7 @@ class OnlineModels:
         """Add ``sample`` (if any) to the memory and refit the latest models on it."""
         if sample is not None:
             self.memory.add(sample)
-        if not self.memory.later and not self.memory.corrections:
+        if not self.memory.later:
             return
         self.apply(self.refit(self.snapshot()))
 

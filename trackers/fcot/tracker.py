@@ -46,8 +46,9 @@ was chosen in session 3 on held-out sequences, before the scale check: without/w
 corrections, vot2014-woman AO 0.255 -> 0.504, jogging 0.447 -> 0.575.  With the scale check a scale bound
 of 3 is better on the training and synthetic sets -- 0.635 -> 0.655, 0.788 -> 0.825 -- and the aspect bound
 changes nothing there at 1.5 or 3.)  Off by default, measured in session 9 and no better than the default
-beyond seed noise (see the provenance): ``box_average``, ``edge_anchor``, ``size_gate``, ``human_share``,
-``keep_corrections``, ``soft_correction`` (each explained where it is set in ``__init__``).
+beyond seed noise (see the provenance): ``box_average``, ``edge_anchor``, ``size_gate`` (each explained where it is set in ``__init__``) and
+``human_share`` (the first frame's weight in the online fits, 0.5).  Two more were measured worse and removed
+(keeping older corrections' samples, and a correction that keeps the memory: commits ee8c073, f621a07).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ import torch
 from .. import backbones
 from ..base import Box, ScoreMap, Tracker, TrackerError, TrackResult, check_frame
 from ..ops.boxes import clip_to_frame
-from ..ops import crop_square, iou_xywh, scale_search, warp_crop
+from ..ops import crop_square, scale_search, warp_crop
 from ..backbones.onnx_module import OnnxModuleRunner
 from .model import REG_UNIT, TRUNK_TAPS, FCOTNet, FeatureHeads, normalize_regression_features
 from .online import OnlineModels, Sample
@@ -146,8 +147,7 @@ class FCOTTracker(Tracker):
                  scale_augment: float = 0.0, normalize_regression: float = 0.0, scale_check: float = 0.05,
                  scale_check_tap: int = 8, scale_margin: float = 0.01, centre_check: float = 0.05,
                  centre_passes: int = 2, box_average: int = 0, size_gate: float = 0.0,
-                 keep_corrections: int = 0, human_share: float = 0.5, soft_correction: float = 0.0,
-                 edge_anchor: bool = False, **params: Any) -> None:
+                 human_share: float = 0.5, edge_anchor: bool = False, **params: Any) -> None:
         super().__init__(device=device, **params)
         if threads:
             torch.set_num_threads(int(threads))
@@ -186,7 +186,7 @@ class FCOTTracker(Tracker):
         self.sample_threshold = float(lost_threshold if sample_threshold is None else sample_threshold)
         self.online = OnlineModels(self.net, init_iters, update_iters, merge_lambda, solver,
                                    capacity=memory_capacity, decay=memory_decay,
-                                   keep_corrections=keep_corrections, human_share=human_share)
+                                   human_share=human_share)
         self.window_influence = float(window_influence)
         self.size_lr = float(size_lr)
         self.max_scale_change, self.max_aspect_change = float(max_scale_change), float(max_aspect_change)
@@ -216,10 +216,6 @@ class FCOTTracker(Tracker):
         # size_gate g > 0: on a frame whose fused score is below g the regressed size is not taken (the scale
         # check still runs): a partly hidden target's regression covers only its visible part
         self.size_gate = float(size_gate)
-        # soft_correction s > 0: a correction whose box overlaps the tracker's last box by IoU >= s (the tracker
-        # was on the target, only the box was off) keeps the online models and their memory: the corrected
-        # frame's samples join the memory and the models are refitted; below s the models restart from it
-        self.soft_correction = float(soft_correction)
         # edge_anchor: the box moves by the displacement of the edge that moved least when both edges of an axis
         # moved the same way (one side of a partly hidden target stays put while the hidden side jumps)
         self.edge_anchor = bool(edge_anchor)
@@ -284,19 +280,8 @@ class FCOTTracker(Tracker):
         if not self.initialized or self.online.memory.first == []:
             return self.init(frame, box, mask, info)
         frame, box = self._checked_target(frame, box, mask)
-        if self.soft_correction and iou_xywh(self.last_box, box) >= self.soft_correction:
-            for sample in self._samples(frame, box, max(3, self.augmentations // 3)):
-                self.online.memory.add(sample)
-            if self._pending is not None:      # a refit still running: applied first, refits stay in order
-                self.online.apply(self._pending[0].result())
-            self._set_state(box)
-            self.online.update()
-            self._templates = self._templates[:1] + [self._new_template]
-            return
         self.online.start(self._samples(frame, box, max(3, self.augmentations // 3)), keep_first=True)
-        # the first box and the latest correction (or the last ``keep_corrections`` ones)
-        kept = self._templates[1:][-(self.online.keep_corrections - 1):] if self.online.keep_corrections > 1 else []
-        self._templates = self._templates[:1] + kept + [self._new_template]
+        self._templates = self._templates[:1] + [self._new_template]   # the first box and the latest correction
         self._set_state(box)
 
     def _set_state(self, box: Box) -> None:
