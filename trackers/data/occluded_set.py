@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..eval.dataset import load_sequence, read_frame
+from ..eval.dataset import add_to_list, load_sequence, read_frame
 
 
 @dataclass
@@ -134,11 +134,7 @@ def write_occluded(root: str, name: str, out_root: str, textures: list[np.ndarra
         f.writelines(f"{c}\n" for c in cover)
     with open(os.path.join(path, "extra", "occlusion.label"), "w") as f:
         f.writelines("1\n" if o else "0\n" for o in occluded)
-    list_path = os.path.join(out_root, "list.txt")
-    names = open(list_path).read().split() if os.path.exists(list_path) else []
-    if out_name not in names:
-        with open(list_path, "w") as f:
-            f.write("\n".join(names + [out_name]) + "\n")
+    add_to_list(out_root, out_name)
     return path
 
 

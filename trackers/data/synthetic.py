@@ -20,6 +20,8 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from ..eval.dataset import add_to_list
+
 
 @dataclass(frozen=True)
 class SyntheticSpec:
@@ -243,12 +245,7 @@ class SyntheticClip:
             f.writelines("1\n" if b is None else "0\n" for b in self.boxes())
         with open(os.path.join(seq, "cover.label"), "w") as f:
             f.writelines(f"{self.cover(i)}\n" for i in range(len(self)))
-        list_path = os.path.join(root, "list.txt")
-        names = open(list_path).read().split() if os.path.exists(list_path) else []
-        if name not in names:
-            names.append(name)
-        with open(list_path, "w") as f:
-            f.write("\n".join(names) + "\n")
+        add_to_list(root, name)
         return seq
 
 

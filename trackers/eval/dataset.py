@@ -177,6 +177,15 @@ def sequence_names(root: str) -> list[str]:
     return sorted(d for d in os.listdir(root) if os.path.exists(os.path.join(root, d, "groundtruth.txt")))
 
 
+def add_to_list(root: str, name: str) -> None:
+    """Append ``name`` to ``root``'s ``list.txt`` (created if missing) unless it is already there."""
+    list_path = os.path.join(root, "list.txt")
+    names = open(list_path).read().split() if os.path.exists(list_path) else []
+    if name not in names:
+        with open(list_path, "w") as f:
+            f.write("\n".join(names + [name]) + "\n")
+
+
 def read_name_list(path: str) -> list[str]:
     """Sequence names from a text file (one a line; commas also split; ``#`` comments)."""
     if not os.path.exists(path):

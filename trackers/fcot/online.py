@@ -55,11 +55,8 @@ class Memory:
         if len(self.later) > self.capacity:
             self.later.pop(0)
 
-    def samples(self) -> list[Sample]:
-        return self.first + self.later
-
     def stacked(self):
-        samples = self.samples()
+        samples = self.first + self.later
         feats = {k: torch.cat([s.feats[k] for s in samples]) for k in samples[0].feats}
         boxes = torch.stack([s.box for s in samples])
         # the first frame (all its augmentations together) weighs ``human_share`` (as much as the later samples
@@ -71,8 +68,8 @@ class Memory:
         return feats, boxes, w
 
     def stacked_spectra(self) -> dict[str, SpectralSamples]:
-        return {key: SpectralSamples.cat([s.spectrum(key, k) for s in self.samples()])
-                for key, k in CLASSIFIER_FILTERS}
+        samples = self.first + self.later
+        return {key: SpectralSamples.cat([s.spectrum(key, k) for s in samples]) for key, k in CLASSIFIER_FILTERS}
 
 
 class OnlineModels:

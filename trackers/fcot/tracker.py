@@ -46,8 +46,8 @@ was chosen in session 3 on held-out sequences, before the scale check: without/w
 corrections, vot2014-woman AO 0.255 -> 0.504, jogging 0.447 -> 0.575.  With the scale check a scale bound
 of 3 is better on the training and synthetic sets -- 0.635 -> 0.655, 0.788 -> 0.825 -- and the aspect bound
 changes nothing there at 1.5 or 3.)  Off by default, measured in session 9 and no better than the default
-beyond seed noise (see the provenance): ``box_average``, ``edge_anchor``, ``size_gate`` (each explained where it is set in ``__init__``) and
-``human_share`` (the first frame's weight in the online fits, 0.5).  Two more were measured worse and removed
+beyond seed noise (see the provenance): ``box_average``, ``edge_anchor``, ``size_gate`` (each explained where
+it is set in ``__init__``) and ``human_share`` (the first frame's weight in the online fits, 0.5).  Two more were measured worse and removed
 (keeping older corrections' samples, and a correction that keeps the memory: commits ee8c073, f621a07).
 """
 from __future__ import annotations
