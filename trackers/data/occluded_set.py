@@ -4,7 +4,9 @@
 sequence of ``SRC`` (a GOT-10k-style folder such as ``../shared/data/dev``) to ``OUT/<name>-occ`` with
 occlusion events painted in: every ``--period`` frames an opaque patch of real texture (cut from a frame of
 another of the given sequences) passes in front of the target, either sideways across it (half the events
-wide enough to hide it completely) or rising over its lower part (a parked car in front of a walker).  The
+wide enough to hide it completely) or rising over its lower part (a parked car in front of a walker);
+with ``--kinds wall``, a static wall stands over the target's path so that it is fully hidden for 5-14
+frames while it keeps moving (the occlusion of issue #8, on real motion).  The
 ground-truth box stays the whole target's; ``cover.label`` holds the visible share in eighths as GOT-10k does
 (0 = fully hidden, which the benchmark treats as absent: nothing to draw) and ``extra/occlusion.label`` marks
 the frames with any occlusion, so ``trackassist bench`` reports AO on them.
@@ -28,14 +30,17 @@ from ..eval.dataset import add_to_list, load_sequence, read_frame
 class Event:
     start: int
     length: int
-    kind: str            # "pass" (sideways across the box) or "rise" (over its lower part)
+    kind: str            # "pass" (sideways across the box), "rise" (over its lower part) or "wall" (static)
     extent: float        # pass: occluder width / box width; rise: share of the box height hidden at most
     direction: int       # pass: +1 left to right, -1 right to left
     texture: np.ndarray  # RGB patch, resized to the occluder each frame
+    rect: tuple[float, float, float, float] | None = None   # wall: where it stands, the whole event
 
 
 def occluder_rect(event: Event, t: int, box) -> tuple[float, float, float, float]:
     """The occluder's rectangle (x0, y0, x1, y1) at frame ``t`` of the event, for the target box ``box``."""
+    if event.kind == "wall":
+        return event.rect
     x, y, w, h = box
     phase = (t + 0.5) / event.length                      # 0 -> 1 over the event
     if event.kind == "pass":
@@ -83,6 +88,49 @@ def plan_events(n: int, present: np.ndarray, textures: list[np.ndarray], rng: np
     return events
 
 
+WALL_HIDDEN = (5, 15)      # frames fully hidden behind a wall: 5-14
+WALL_LEAD = (6, 25)        # frames the wall stands before (and after) the hidden spell
+WALL_MAX_AREA = 12.0       # a wall covers at most this many box areas (a fast target gets a shorter spell)
+WALL_MAX_WIDTH = 0.6       # ... and at most this share of the frame's width or height
+WALL_ENDS_VISIBLE = 0.5    # the target walks in and out: this much of it shows when the wall appears and at its end
+
+
+def wall_rect(boxes: np.ndarray, hidden: range, pad: float = 0.08) -> tuple[float, float, float, float]:
+    """The smallest rectangle (x0, y0, x1, y1) that hides every box of ``hidden``, with a margin."""
+    b = boxes[hidden.start:hidden.stop]
+    x0, y0 = b[:, 0].min(), b[:, 1].min()
+    x1, y1 = (b[:, 0] + b[:, 2]).max(), (b[:, 1] + b[:, 3]).max()
+    mx, my = pad * b[:, 2].mean(), pad * b[:, 3].mean()
+    return float(x0 - mx), float(y0 - my), float(x1 + mx), float(y1 + my)
+
+
+def plan_walls(boxes: np.ndarray, present: np.ndarray, size: tuple[int, int], textures: list[np.ndarray],
+               rng: np.random.Generator, period: int, first: int) -> list[Event]:
+    """Static walls the target moves behind: each hides it fully for a spell of 5-14 frames (shorter when
+    the target moves so far that the wall would be huge).  No wall where even 5 frames are too far, nor
+    where the target moves so little that it would already be behind the wall when the wall appears:
+    the set is about targets that move on while hidden."""
+    n, (W, H) = len(boxes), size
+    events, start = [], first
+    while start < n:
+        lead, tail = (int(rng.integers(*WALL_LEAD)) for _ in range(2))
+        for hidden_len in range(int(rng.integers(*WALL_HIDDEN)), WALL_HIDDEN[0] - 1, -1):
+            stop = start + lead + hidden_len + tail
+            if stop > n or not present[start:stop].all():
+                break
+            hidden = range(start + lead, start + lead + hidden_len)
+            rect = wall_rect(boxes, hidden)
+            area = (rect[2] - rect[0]) * (rect[3] - rect[1])
+            if area <= WALL_MAX_AREA * np.mean(boxes[hidden, 2] * boxes[hidden, 3]) \
+                    and rect[2] - rect[0] <= WALL_MAX_WIDTH * W and rect[3] - rect[1] <= WALL_MAX_WIDTH * H \
+                    and min(visible_share(rect, boxes[start]), visible_share(rect, boxes[stop - 1])) >= WALL_ENDS_VISIBLE:
+                events.append(Event(start, stop - start, "wall", 1.0, 0,
+                                    textures[int(rng.integers(len(textures)))], rect))
+                break
+        start += period + int(rng.integers(-period // 4, period // 4 + 1))
+    return events
+
+
 def textures_from(root: str, names: list[str], rng: np.random.Generator, per_sequence: int = 4) -> dict:
     """Patches of real texture from each sequence, away from its target, to paint onto the others."""
     out: dict[str, list[np.ndarray]] = {}
@@ -105,10 +153,12 @@ def textures_from(root: str, names: list[str], rng: np.random.Generator, per_seq
 
 
 def write_occluded(root: str, name: str, out_root: str, textures: list[np.ndarray], rng: np.random.Generator,
-                   max_frames: int | None, period: int, first: int, quality: int = 92) -> str:
+                   max_frames: int | None, period: int, first: int, quality: int = 92, kind: str = "moving") -> str:
+    """``kind``: "moving" (passes and rises) or "wall" (static walls over the target's path)."""
     seq = load_sequence(root, name).truncated(max_frames)
     n = len(seq)
-    events = plan_events(n, seq.present, textures, rng, period, first)
+    events = plan_walls(seq.boxes, seq.present, seq.size, textures, rng, period, first) if kind == "wall" \
+        else plan_events(n, seq.present, textures, rng, period, first)
     out_name = f"{name}-occ"
     path = os.path.join(out_root, out_name)
     os.makedirs(os.path.join(path, "extra"), exist_ok=True)
@@ -147,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--period", type=int, default=60, help="frames between the starts of two occlusion events")
     p.add_argument("--first", type=int, default=20, help="frame of the first event")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", default="moving", choices=("moving", "wall"),
+                   help="moving occluders (passes and rises) or static walls the target moves behind")
     args = p.parse_args(argv)
     names = [s for s in args.sequences.split(",") if s]
     if len(names) < 2:
@@ -155,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     textures = textures_from(args.src, names, rng)
     for name in names:
         others = [t for other, ts in textures.items() if other != name for t in ts]
-        path = write_occluded(args.src, name, args.out, others, rng, args.max_frames, args.period, args.first)
+        path = write_occluded(args.src, name, args.out, others, rng, args.max_frames, args.period, args.first,
+                              kind=args.kind)
         print(f"wrote {path}", flush=True)
 
 
