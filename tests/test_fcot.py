@@ -188,6 +188,24 @@ def test_training_episode_backpropagates_through_the_online_fit(solver):
     assert net.head_reg[0][0].weight.grad.abs().sum() > 0
 
 
+def test_regression_only_fine_tuning_leaves_the_classifiers_alone():
+    from trackers.fcot.train import freeze_all_but, run_episodes
+    g = torch.Generator().manual_seed(1)
+    n = 4
+    seq = {"feats": {4: torch.rand(n, 24, 72, 72, generator=g), 8: torch.rand(n, 40, 36, 36, generator=g),
+                     16: torch.rand(n, 112, 18, 18, generator=g)},
+           "boxes": torch.tensor([[120.0, 110, 170, 180]] * n)}
+    net = FCOTNet()
+    freeze_all_but(net, "regression")
+    run_episodes(net, [(seq, [0, 1, 2, 3])], "cg", cls_weight=100.0)["total"].backward()
+    assert net.head_reg[0][0].weight.grad.abs().sum() > 0 and net.init_reg.weight.grad.abs().sum() > 0
+    for frozen in (net.decoder.top[0].weight, net.head18[0][0].weight, net.head72[0][0].weight, net.fuse,
+                   net.log_cls_lambda):
+        assert frozen.grad is None and not frozen.requires_grad
+    freeze_all_but(net, "all")
+    assert all(p.requires_grad for p in net.parameters())
+
+
 @pytest.mark.parametrize("coarse,fine", [("head", "head"), ("trunk", "trunk")])
 def test_classifier_feature_choices_track_and_keep_map_shapes(clip, coarse, fine):
     """Score Map-18/72 on the trained heads' features or on the frozen trunk's taps: both follow the

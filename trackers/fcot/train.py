@@ -28,6 +28,9 @@ from .model import TRUNK_TAPS, FCOTNet, normalize_regression_features
 from .optim import apply_filter, classifier_gauss_newton_cg, classifier_steps, regressor_cg, regressor_steps
 from .targets import (SIGMA_COARSE, SIGMA_FINE, boxes_from_maps, regression_targets, score_labels)
 
+# the regression branch after the decoder: what ``--train-only regression`` fine-tunes.  (The online step
+# scales ``log_step`` are one tensor for all three models, so they stay too.)
+REGRESSION_PARAMS = ("reg_lat8", "head_reg", "init_reg", "reg_base", "reg_bias", "log_reg_lambda")
 HELD_OUT = ["vot2014-woman", "vot2014-jogging", "vot2014-skating", "vot2014-car", "vot2014-bicycle", "davis-libby"]
 WINDOW, ONLINE_ITERS = 40, 5
 # GN-CG in training (``--solver cg``): the solver tracking uses, so the heads learn features it can fit
@@ -150,6 +153,12 @@ def validate(net: FCOTNet, seqs: list[dict], episodes: int, seed: int, train_fra
         "peak_within_8px": float(np.mean([r["peak_err"] <= 8 for r in rows]))}
 
 
+def freeze_all_but(net: FCOTNet, part: str) -> None:
+    """``part`` "all": everything trains; "regression": only ``REGRESSION_PARAMS`` do."""
+    for name, p in net.named_parameters():
+        p.requires_grad_(part == "all" or name.split(".")[0] in REGRESSION_PARAMS)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trackers.fcot.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="/work/shared/data/dev", help="GOT-10k-style folder with list.txt")
@@ -171,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flip", action="store_true", help="mirror cached crops at random (per crop; see data.py)")
     ap.add_argument("--normalize-regression", type=float, default=0.0,
                     help="train with the tracker's normalize_regression (power of the cell norm divided out)")
+    ap.add_argument("--train-only", choices=("all", "regression"), default="all",
+                    help="regression: fine-tune only the regression branch (REGRESSION_PARAMS), so the "
+                         "classifiers and the decoder they share stay as they are")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -192,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     print("val before training:", json.dumps({k: round(v, 4) for k, v in before.items()}), flush=True)
     # --scalar-lr-mult > 1 gives the online-optimiser scalars (lambda, step scales, fusion) a higher rate:
     # a few hundred steps at the network's rate leave them near where they started
-    scalars = [net.log_reg_lambda, net.log_cls_lambda, net.log_step, net.fuse]
-    rest = [p for p in net.parameters() if all(p is not q for q in scalars)]
+    freeze_all_but(net, args.train_only)
+    scalars = [p for p in (net.log_reg_lambda, net.log_cls_lambda, net.log_step, net.fuse) if p.requires_grad]
+    rest = [p for p in net.parameters() if p.requires_grad and all(p is not q for q in scalars)]
     opt = torch.optim.Adam([{"params": rest}, {"params": scalars, "lr": args.lr * args.scalar_lr_mult}], lr=args.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(args.iters * 0.6), int(args.iters * 0.85)], 0.2)
     # sequences are sampled in proportion to sqrt(length): long ones matter more, but not linearly
@@ -209,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         out = run_episodes(net, batch, args.solver, args.cls_weight, args.normalize_regression)
         opt.zero_grad()
         out["total"].backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 10.0)
         opt.step()
         sched.step()
         if it % 50 == 0 or it == 1:
