@@ -100,6 +100,30 @@ def test_shipped_weights_load_strict(name):
     assert os.path.getsize(path) < 4 * 2**20
 
 
+def test_fine_tuned_stage_is_stored_slim_and_loads_over_the_imagenet_blocks(tmp_path):
+    """``--train-stage`` files hold only the last stage's residual blocks; the tracker puts them over the
+    ImageNet weights and loads the whole stage strictly.  A key the stage does not have is an error."""
+    from trackers.siamtfa.train import trained_stage_state
+    stage = ShiftedLastStage()
+    stored = trained_stage_state(stage)
+    blocks = {int(k.split(".")[1]) for k in stored}
+    assert blocks == {i for i, b in enumerate(stage.blocks) if b.residual} and 0 not in blocks
+    key = next(k for k in stored if k.endswith("weight"))
+    stored[key] = stored[key] + 0.5
+    path = tmp_path / "staged.pth"
+    torch.save({"config": {"shift": "causal", "train_stage": True},
+                "heads": {k: v.half() for k, v in SiamTFAHeads().state_dict().items()}, "stage": stored}, path)
+    tracker = trackers.create("siamtfa", device="cpu", weights=str(path))
+    loaded = tracker.stage.state_dict()
+    assert torch.allclose(loaded[key], stored[key].float())
+    first = next(k for k in loaded if k.startswith("blocks.0."))
+    assert torch.equal(loaded[first], stage.state_dict()[first])        # not stored: ImageNet's
+    stored["blocks.9.nothing"] = torch.zeros(1)
+    torch.save({"config": {"shift": "causal"}, "heads": SiamTFAHeads().state_dict(), "stage": stored}, path)
+    with pytest.raises(TrackerError, match="staged.pth"):
+        trackers.create("siamtfa", device="cpu", weights=str(path))
+
+
 def test_missing_weights_name_the_file(tmp_path):
     with pytest.raises(TrackerError, match="nothing.pth"):
         trackers.create("siamtfa", device="cpu", weights=str(tmp_path / "nothing.pth"))

@@ -78,8 +78,13 @@ def load_weights(path: str, device: str) -> tuple[SiamTFAHeads, ShiftedLastStage
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         heads.load_state_dict(state["heads"], strict=True)
-        if "stage" in state:
-            stage.load_state_dict(state["stage"], strict=True)
+        if "stage" in state:   # the fine-tuned residual blocks; the rest stays ImageNet's
+            full = stage.state_dict()
+            unknown = sorted(set(state["stage"]) - set(full))
+            if unknown:
+                raise KeyError(f"unexpected last-stage keys {unknown[:3]}")
+            full.update(state["stage"])
+            stage.load_state_dict(full, strict=True)
         config = dict(state["config"])
     except Exception as exc:  # a broken or foreign file: say which file
         raise TrackerError(f"SiamTFA weights {path} do not load: {exc}") from exc

