@@ -164,16 +164,20 @@ def test_crop_points_and_boxes_map_back_to_the_frame():
     assert np.allclose(t.box_to_frame(t.box_to_patch(box)), box)
 
 
+def _cached_sequence(seed: int, n: int = 4) -> dict:
+    """A training sequence as the feature cache holds it: random trunk taps of ``n`` crops, one box."""
+    g = torch.Generator().manual_seed(seed)
+    return {"feats": {4: torch.rand(n, 24, 72, 72, generator=g), 8: torch.rand(n, 40, 36, 36, generator=g),
+                      16: torch.rand(n, 112, 18, 18, generator=g)},
+            "boxes": torch.tensor([[120.0, 110, 170, 180]] * n)}
+
+
 @pytest.mark.parametrize("solver", ["cg", "steepest"])
 def test_training_episode_backpropagates_through_the_online_fit(solver):
     """One training episode (3 crops fit the online models, a 4th is scored) gives finite losses and
     gradients reaching the heads and, through the online solver, the regularisation scalars."""
     from trackers.fcot.train import run_episodes
-    g = torch.Generator().manual_seed(0)
-    n = 4
-    seq = {"feats": {4: torch.rand(n, 24, 72, 72, generator=g), 8: torch.rand(n, 40, 36, 36, generator=g),
-                     16: torch.rand(n, 112, 18, 18, generator=g)},
-           "boxes": torch.tensor([[120.0, 110, 170, 180]] * n)}
+    seq = _cached_sequence(seed=0)
     net = FCOTNet()
     out = run_episodes(net, [(seq, [0, 1, 2, 3])], solver, cls_weight=100.0)
     assert torch.isfinite(out["total"])
@@ -190,11 +194,7 @@ def test_training_episode_backpropagates_through_the_online_fit(solver):
 
 def test_regression_only_fine_tuning_leaves_the_classifiers_alone():
     from trackers.fcot.train import freeze_all_but, run_episodes
-    g = torch.Generator().manual_seed(1)
-    n = 4
-    seq = {"feats": {4: torch.rand(n, 24, 72, 72, generator=g), 8: torch.rand(n, 40, 36, 36, generator=g),
-                     16: torch.rand(n, 112, 18, 18, generator=g)},
-           "boxes": torch.tensor([[120.0, 110, 170, 180]] * n)}
+    seq = _cached_sequence(seed=1)
     net = FCOTNet()
     freeze_all_but(net, "regression")
     run_episodes(net, [(seq, [0, 1, 2, 3])], "cg", cls_weight=100.0)["total"].backward()
