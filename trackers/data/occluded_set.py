@@ -5,7 +5,7 @@ sequence of ``SRC`` (a GOT-10k-style folder such as ``../shared/data/dev``) to `
 occlusion events painted in: every ``--period`` frames an opaque patch of real texture (cut from a frame of
 another of the given sequences) passes in front of the target, either sideways across it (half the events
 wide enough to hide it completely) or rising over its lower part (a parked car in front of a walker);
-with ``--kinds wall``, a static wall stands over the target's path so that it is fully hidden for 5-14
+with ``--kind wall``, a static wall stands over the target's path so that it is fully hidden for 5-14
 frames while it keeps moving (the occlusion of issue #8, on real motion).  The
 ground-truth box stays the whole target's; ``cover.label`` holds the visible share in eighths as GOT-10k does
 (0 = fully hidden, which the benchmark treats as absent: nothing to draw) and ``extra/occlusion.label`` marks
@@ -117,7 +117,7 @@ def plan_walls(boxes: np.ndarray, present: np.ndarray, size: tuple[int, int], te
         for hidden_len in range(int(rng.integers(*WALL_HIDDEN)), WALL_HIDDEN[0] - 1, -1):
             stop = start + lead + hidden_len + tail
             if stop > n or not present[start:stop].all():
-                break
+                continue                                  # a shorter spell may still fit
             hidden = range(start + lead, start + lead + hidden_len)
             rect = wall_rect(boxes, hidden)
             area = (rect[2] - rect[0]) * (rect[3] - rect[1])
